@@ -1,0 +1,280 @@
+package bindings
+
+// #include <stdlib.h>
+// #include "ggml.h"
+// #include "ggml-backend.h"
+// #include "ggml-cpu.h"
+// #include "ggml-alloc.h"
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+)
+
+// Graph is a computation graph built in a Context.
+type Graph struct {
+	g   *C.struct_ggml_cgraph
+	ctx *Context
+}
+
+// NewGraph makes an empty graph of at most size nodes; grads reserves room
+// for a backward pass.
+func (ctx *Context) NewGraph(size int, grads bool) (*Graph, error) {
+	if ctx.err != nil {
+		return nil, ctx.err
+	}
+	need := C.ggml_graph_overhead_custom(C.size_t(size), C.bool(grads))
+	if C.ggml_get_mem_size(ctx.c)-C.ggml_used_mem(ctx.c) < need {
+		return nil, fmt.Errorf("ggml context too small for a graph of %d nodes", size)
+	}
+	return &Graph{g: C.ggml_new_graph_custom(ctx.c, C.size_t(size), C.bool(grads)), ctx: ctx}, nil
+}
+
+// Expand adds t and everything it depends on.
+func (g *Graph) Expand(t Tensor) error {
+	if g.ctx.err != nil {
+		return g.ctx.err
+	}
+	if t.t == nil {
+		return errors.New("expand: nil tensor")
+	}
+	// ggml asserts when a graph overflows; count the new nodes first.
+	if n := countNew(t.t, map[*C.struct_ggml_tensor]bool{}); int(C.ggml_graph_n_nodes(g.g))+n > int(C.ggml_graph_size(g.g)) {
+		return fmt.Errorf("graph of %d nodes is too small for %d more", int(C.ggml_graph_size(g.g)), n)
+	}
+	C.ggml_build_forward_expand(g.g, t.t)
+	return nil
+}
+
+// countNew is an upper bound of the nodes that expanding t adds.
+func countNew(t *C.struct_ggml_tensor, seen map[*C.struct_ggml_tensor]bool) int {
+	if t == nil || seen[t] {
+		return 0
+	}
+	seen[t] = true
+	n := 1
+	for i := 0; i < C.GGML_MAX_SRC; i++ {
+		n += countNew(t.src[i], seen)
+	}
+	return n
+}
+
+// BuildBackward appends the backward pass. The loss (marked with SetLoss)
+// gets the static 1.0 seed in lossGrad; parameter gradients are ordinary
+// nodes recomputed on every compute, so there is nothing to zero between
+// steps.
+//
+// It also applies the allocator workaround from the training probe: the
+// CPU kernels of RMS_NORM_BACK and SOFT_MAX_BACK are not alias-safe, and the
+// graph allocator may compute them in place over an input, silently
+// corrupting gradients; keeping those inputs as outputs prevents reuse.
+func (g *Graph) BuildBackward(loss, lossGrad Tensor) error {
+	if g.ctx.err != nil {
+		return g.ctx.err
+	}
+	n := int(C.ggml_graph_n_nodes(g.g))
+	accs := (**C.struct_ggml_tensor)(C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof(uintptr(0)))))
+	defer C.free(unsafe.Pointer(accs))
+	slots := unsafe.Slice(accs, n)
+	found := false
+	for i := 0; i < n; i++ {
+		if C.ggml_graph_node(g.g, C.int(i)) == loss.t {
+			slots[i] = lossGrad.t
+			found = true
+		}
+	}
+	if !found {
+		return errors.New("backward: loss is not a node of the graph")
+	}
+	if 2*n+64 > int(C.ggml_graph_size(g.g)) {
+		return fmt.Errorf("graph of %d nodes is too small for the backward pass of %d forward nodes", int(C.ggml_graph_size(g.g)), n)
+	}
+	C.ggml_build_backward_expand(g.ctx.c, g.g, accs)
+	for i := 0; i < int(C.ggml_graph_n_nodes(g.g)); i++ {
+		node := C.ggml_graph_node(g.g, C.int(i))
+		switch node.op {
+		case C.GGML_OP_RMS_NORM_BACK:
+			C.ggml_set_output(node.src[0])
+		case C.GGML_OP_SOFT_MAX_BACK:
+			C.ggml_set_output(node.src[1])
+		}
+	}
+	return nil
+}
+
+// Grad is the gradient node of t, or a nil Tensor when t gets none.
+func (g *Graph) Grad(t Tensor) Tensor {
+	return Tensor{C.ggml_graph_get_grad(g.g, t.t)}
+}
+
+// NumNodes is the number of nodes in the graph.
+func (g *Graph) NumNodes() int { return int(C.ggml_graph_n_nodes(g.g)) }
+
+// Node returns the i-th node (negative i counts from the end).
+func (g *Graph) Node(i int) Tensor { return Tensor{C.ggml_graph_node(g.g, C.int(i))} }
+
+// FLOPs counts the floating-point operations of one compute of the graph:
+// 2·M·N·K for every matrix product (forward MUL_MAT, backward OUT_PROD) and
+// one per output element for every other node.
+func (g *Graph) FLOPs() float64 {
+	var total float64
+	for i := 0; i < g.NumNodes(); i++ {
+		n := C.ggml_graph_node(g.g, C.int(i))
+		switch n.op {
+		case C.GGML_OP_MUL_MAT:
+			total += 2 * float64(n.src[0].ne[0]) * float64(C.ggml_nelements(n))
+		case C.GGML_OP_OUT_PROD:
+			total += 2 * float64(n.src[0].ne[1]) * float64(C.ggml_nelements(n))
+		case C.GGML_OP_NONE, C.GGML_OP_VIEW, C.GGML_OP_RESHAPE, C.GGML_OP_PERMUTE, C.GGML_OP_TRANSPOSE:
+		default:
+			total += float64(C.ggml_nelements(n))
+		}
+	}
+	return total
+}
+
+// Backend is a ggml compute backend (the CPU one, or a GPU one loaded at run time).
+type Backend struct {
+	b   C.ggml_backend_t
+	cpu bool
+}
+
+// NewCPUBackend starts ggml's CPU backend with the given thread count.
+func NewCPUBackend(threads int) (*Backend, error) {
+	b := C.ggml_backend_cpu_init()
+	if b == nil {
+		return nil, errors.New("ggml CPU backend failed to start")
+	}
+	if threads < 1 {
+		threads = 1
+	}
+	C.ggml_backend_cpu_set_n_threads(b, C.int(threads))
+	return &Backend{b: b, cpu: true}, nil
+}
+
+// Name is the backend's name ("CPU", "CUDA0", ...).
+func (b *Backend) Name() string { return C.GoString(C.ggml_backend_name(b.b)) }
+
+// Close stops the backend.
+func (b *Backend) Close() {
+	if b != nil && b.b != nil {
+		C.ggml_backend_free(b.b)
+		b.b = nil
+	}
+}
+
+// Buffer is backend memory holding the data of a context's tensors.
+type Buffer struct{ buf C.ggml_backend_buffer_t }
+
+// AllocTensors allocates backend memory for every tensor of ctx that has none yet.
+func (b *Backend) AllocTensors(ctx *Context) (*Buffer, error) {
+	if ctx.err != nil {
+		return nil, ctx.err
+	}
+	buf := C.ggml_backend_alloc_ctx_tensors(ctx.c, b.b)
+	if buf == nil {
+		return nil, errors.New("allocating backend memory for tensors failed (out of memory, or no tensors)")
+	}
+	return &Buffer{buf: buf}, nil
+}
+
+// Size is the buffer's size in bytes.
+func (buf *Buffer) Size() int { return int(C.ggml_backend_buffer_get_size(buf.buf)) }
+
+// Close frees the buffer.
+func (buf *Buffer) Close() {
+	if buf != nil && buf.buf != nil {
+		C.ggml_backend_buffer_free(buf.buf)
+		buf.buf = nil
+	}
+}
+
+// Compute evaluates a graph whose tensors all have memory.
+func (b *Backend) Compute(g *Graph) error {
+	if st := C.ggml_backend_graph_compute(b.b, g.g); st != C.GGML_STATUS_SUCCESS {
+		return fmt.Errorf("ggml graph compute failed (status %d)", int(st))
+	}
+	return nil
+}
+
+// Allocator places a graph's intermediate tensors in one reusable compute buffer.
+type Allocator struct{ ga C.ggml_gallocr_t }
+
+// NewAllocator makes a graph allocator for the backend's default memory.
+func (b *Backend) NewAllocator() *Allocator {
+	return &Allocator{ga: C.ggml_gallocr_new(C.ggml_backend_get_default_buffer_type(b.b))}
+}
+
+// Alloc assigns memory to every node of g (growing the buffer if needed).
+func (a *Allocator) Alloc(g *Graph) error {
+	if !bool(C.ggml_gallocr_alloc_graph(a.ga, g.g)) {
+		return errors.New("allocating the compute buffer failed (out of memory?)")
+	}
+	return nil
+}
+
+// BufferSize is the compute buffer's size in bytes.
+func (a *Allocator) BufferSize() int { return int(C.ggml_gallocr_get_buffer_size(a.ga, 0)) }
+
+// Close frees the allocator and its buffer.
+func (a *Allocator) Close() {
+	if a != nil && a.ga != nil {
+		C.ggml_gallocr_free(a.ga)
+		a.ga = nil
+	}
+}
+
+// SetBytes uploads raw bytes into the tensor's backend memory.
+func (t Tensor) SetBytes(data []byte) error {
+	if t.t == nil || t.t.buffer == nil && t.t.view_src == nil {
+		return fmt.Errorf("tensor %v has no memory", t)
+	}
+	if len(data) != t.Nbytes() {
+		return fmt.Errorf("tensor %v holds %d bytes, got %d", t, t.Nbytes(), len(data))
+	}
+	if len(data) > 0 {
+		C.ggml_backend_tensor_set(t.t, unsafe.Pointer(&data[0]), 0, C.size_t(len(data)))
+	}
+	return nil
+}
+
+// SetF32 uploads float32 values into an F32 tensor.
+func (t Tensor) SetF32(data []float32) error {
+	if t.t != nil && t.Type() != TypeF32 {
+		return fmt.Errorf("tensor %v is not f32", t)
+	}
+	return t.SetBytes(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(data))), 4*len(data)))
+}
+
+// SetI32 uploads int32 values into an I32 tensor.
+func (t Tensor) SetI32(data []int32) error {
+	if t.t != nil && t.Type() != TypeI32 {
+		return fmt.Errorf("tensor %v is not i32", t)
+	}
+	return t.SetBytes(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(data))), 4*len(data)))
+}
+
+// Bytes downloads the tensor's data.
+func (t Tensor) Bytes() []byte {
+	out := make([]byte, t.Nbytes())
+	if len(out) > 0 {
+		C.ggml_backend_tensor_get(t.t, unsafe.Pointer(&out[0]), 0, C.size_t(len(out)))
+	}
+	return out
+}
+
+// F32 downloads an F32 tensor's values.
+func (t Tensor) F32() []float32 {
+	out := make([]float32, t.Nelements())
+	if t.Type() == TypeF32 && len(out) > 0 {
+		C.ggml_backend_tensor_get(t.t, unsafe.Pointer(&out[0]), 0, C.size_t(4*len(out)))
+	}
+	return out
+}
+
+// Zero sets the tensor's memory to zeros.
+func (t Tensor) Zero() {
+	C.ggml_backend_tensor_memset(t.t, 0, 0, C.size_t(t.Nbytes()))
+}
