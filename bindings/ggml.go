@@ -85,6 +85,7 @@ type Context struct {
 // NewContext makes a context with room for maxTensors tensor descriptors and
 // graphs of up to maxNodes nodes (with gradients when grads is true).
 func NewContext(maxTensors, maxNodes int, grads bool) (*Context, error) {
+	initNative()
 	size := C.size_t(maxTensors)*C.ggml_tensor_overhead() + C.ggml_graph_overhead_custom(C.size_t(maxNodes), C.bool(grads))*2
 	c := C.ggml_init(C.struct_ggml_init_params{mem_size: size, mem_buffer: nil, no_alloc: true})
 	if c == nil {

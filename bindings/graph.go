@@ -143,6 +143,7 @@ type Backend struct {
 
 // NewCPUBackend starts ggml's CPU backend with the given thread count.
 func NewCPUBackend(threads int) (*Backend, error) {
+	initNative()
 	b := C.ggml_backend_cpu_init()
 	if b == nil {
 		return nil, errors.New("ggml CPU backend failed to start")

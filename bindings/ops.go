@@ -109,43 +109,85 @@ func (ctx *Context) unary(a Tensor, f func(*C.struct_ggml_context, *C.struct_ggm
 }
 
 // Sqr is a².
-func (ctx *Context) Sqr(a Tensor) Tensor { return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor { return C.ggml_sqr(c, x) }) }
+func (ctx *Context) Sqr(a Tensor) Tensor {
+	return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor { return C.ggml_sqr(c, x) })
+}
 
 // Sqrt is √a.
-func (ctx *Context) Sqrt(a Tensor) Tensor { return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor { return C.ggml_sqrt(c, x) }) }
+func (ctx *Context) Sqrt(a Tensor) Tensor {
+	return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor {
+		return C.ggml_sqrt(c, x)
+	})
+}
 
 // Exp is eᵃ.
-func (ctx *Context) Exp(a Tensor) Tensor { return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor { return C.ggml_exp(c, x) }) }
+func (ctx *Context) Exp(a Tensor) Tensor {
+	return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor { return C.ggml_exp(c, x) })
+}
 
 // Log is ln a.
-func (ctx *Context) Log(a Tensor) Tensor { return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor { return C.ggml_log(c, x) }) }
+func (ctx *Context) Log(a Tensor) Tensor {
+	return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor { return C.ggml_log(c, x) })
+}
 
 // Neg is -a.
-func (ctx *Context) Neg(a Tensor) Tensor { return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor { return C.ggml_neg(c, x) }) }
+func (ctx *Context) Neg(a Tensor) Tensor {
+	return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor { return C.ggml_neg(c, x) })
+}
 
 // Softplus is ln(1+eᵃ) (ggml returns a itself above 20).
-func (ctx *Context) Softplus(a Tensor) Tensor { return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor { return C.ggml_softplus(c, x) }) }
+func (ctx *Context) Softplus(a Tensor) Tensor {
+	return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor {
+		return C.ggml_softplus(c, x)
+	})
+}
 
 // Silu is a·σ(a).
-func (ctx *Context) Silu(a Tensor) Tensor { return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor { return C.ggml_silu(c, x) }) }
+func (ctx *Context) Silu(a Tensor) Tensor {
+	return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor {
+		return C.ggml_silu(c, x)
+	})
+}
 
 // Gelu is ggml's tanh-approximation GELU (no backward in this ggml).
-func (ctx *Context) Gelu(a Tensor) Tensor { return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor { return C.ggml_gelu(c, x) }) }
+func (ctx *Context) Gelu(a Tensor) Tensor {
+	return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor {
+		return C.ggml_gelu(c, x)
+	})
+}
 
 // Relu is max(a, 0).
-func (ctx *Context) Relu(a Tensor) Tensor { return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor { return C.ggml_relu(c, x) }) }
+func (ctx *Context) Relu(a Tensor) Tensor {
+	return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor {
+		return C.ggml_relu(c, x)
+	})
+}
 
 // SumRows sums along dimension 0: [n,a,b,c] -> [1,a,b,c].
-func (ctx *Context) SumRows(a Tensor) Tensor { return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor { return C.ggml_sum_rows(c, x) }) }
+func (ctx *Context) SumRows(a Tensor) Tensor {
+	return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor {
+		return C.ggml_sum_rows(c, x)
+	})
+}
 
 // Sum sums every element into a scalar.
-func (ctx *Context) Sum(a Tensor) Tensor { return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor { return C.ggml_sum(c, x) }) }
+func (ctx *Context) Sum(a Tensor) Tensor {
+	return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor { return C.ggml_sum(c, x) })
+}
 
 // Cont makes a contiguous copy.
-func (ctx *Context) Cont(a Tensor) Tensor { return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor { return C.ggml_cont(c, x) }) }
+func (ctx *Context) Cont(a Tensor) Tensor {
+	return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor {
+		return C.ggml_cont(c, x)
+	})
+}
 
 // Transpose swaps dimensions 0 and 1 (a view).
-func (ctx *Context) Transpose(a Tensor) Tensor { return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor { return C.ggml_transpose(c, x) }) }
+func (ctx *Context) Transpose(a Tensor) Tensor {
+	return ctx.unary(a, func(c *C.struct_ggml_context, x *C.struct_ggml_tensor) *C.struct_ggml_tensor {
+		return C.ggml_transpose(c, x)
+	})
+}
 
 // Norm is ggml_norm (LayerNorm without gain/bias; no backward in this ggml).
 func (ctx *Context) Norm(a Tensor, eps float32) Tensor {

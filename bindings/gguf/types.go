@@ -184,17 +184,17 @@ type FileType uint32
 
 // File types that ragtune writes (llama.h numbering).
 const (
-	FileTypeAllF32   FileType = 0
-	FileTypeF16      FileType = 1
-	FileTypeQ4_0     FileType = 2
-	FileTypeQ4_1     FileType = 3
-	FileTypeQ8_0     FileType = 7
-	FileTypeQ5_0     FileType = 8
-	FileTypeQ5_1     FileType = 9
-	FileTypeQ4_K_S   FileType = 14
-	FileTypeQ4_K_M   FileType = 15
-	FileTypeQ6_K     FileType = 18
-	FileTypeBF16     FileType = 32
+	FileTypeAllF32 FileType = 0
+	FileTypeF16    FileType = 1
+	FileTypeQ4_0   FileType = 2
+	FileTypeQ4_1   FileType = 3
+	FileTypeQ8_0   FileType = 7
+	FileTypeQ5_0   FileType = 8
+	FileTypeQ5_1   FileType = 9
+	FileTypeQ4_K_S FileType = 14
+	FileTypeQ4_K_M FileType = 15
+	FileTypeQ6_K   FileType = 18
+	FileTypeBF16   FileType = 32
 )
 
 var fileTypeNames = map[FileType]string{

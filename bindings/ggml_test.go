@@ -1,0 +1,173 @@
+package bindings
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+func randF32(r *rand.Rand, n int) []float32 {
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = float32(r.NormFloat64())
+	}
+	return out
+}
+
+// TestMulMatMatchesGo checks ggml's matrix product against a plain loop.
+func TestMulMatMatchesGo(t *testing.T) {
+	const k, m, n = 40, 3, 5
+	r := rand.New(rand.NewPCG(1, 2))
+	a, b := randF32(r, k*m), randF32(r, k*n)
+	ctx, err := NewContext(16, 64, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctx.Close()
+	ta, tb := ctx.NewTensor(TypeF32, k, m), ctx.NewTensor(TypeF32, k, n)
+	y := ctx.MulMat(ta, tb)
+	g, err := ctx.NewGraph(16, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Expand(y); err != nil {
+		t.Fatal(err)
+	}
+	be, err := NewCPUBackend(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	alloc := be.NewAllocator()
+	defer alloc.Close()
+	if err := alloc.Alloc(g); err != nil {
+		t.Fatal(err)
+	}
+	ta.SetF32(a)
+	tb.SetF32(b)
+	if err := be.Compute(g); err != nil {
+		t.Fatal(err)
+	}
+	got := y.F32()
+	for j := 0; j < n; j++ {
+		for i := 0; i < m; i++ {
+			var want float64
+			for p := 0; p < k; p++ {
+				want += float64(a[i*k+p]) * float64(b[j*k+p])
+			}
+			if d := math.Abs(float64(got[j*m+i]) - want); d > 1e-4 {
+				t.Fatalf("y[%d,%d] = %v, want %v", i, j, got[j*m+i], want)
+			}
+		}
+	}
+}
+
+// TestBadShapesBecomeErrors checks that ops ggml would abort on become Go errors.
+func TestBadShapesBecomeErrors(t *testing.T) {
+	ctx, err := NewContext(16, 16, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctx.Close()
+	a, b := ctx.NewTensor(TypeF32, 4, 3), ctx.NewTensor(TypeF32, 5, 3)
+	y := ctx.Add(ctx.MulMat(a, b), a)
+	if !y.IsNil() || ctx.Err() == nil || !strings.Contains(ctx.Err().Error(), "mul_mat") {
+		t.Fatalf("want a mul_mat shape error, got %v", ctx.Err())
+	}
+	if _, err := ctx.NewGraph(8, false); err == nil {
+		t.Fatal("graph built after an error")
+	}
+	ctx2, _ := NewContext(4, 4, false)
+	defer ctx2.Close()
+	if q := ctx2.NewTensor(TypeQ4_0, 33, 2); !q.IsNil() || ctx2.Err() == nil {
+		t.Fatal("q4_0 tensor with a row of 33 accepted")
+	}
+}
+
+// TestBackwardMatchesFiniteDifferences differentiates sum(softmax(W x)²)
+// through ggml's autodiff and compares with central differences.
+func TestBackwardMatchesFiniteDifferences(t *testing.T) {
+	const k, m, n = 6, 5, 4
+	r := rand.New(rand.NewPCG(3, 4))
+	w, x := randF32(r, k*m), randF32(r, k*n)
+	ctx, _ := NewContext(64, 256, true)
+	defer ctx.Close()
+	tw, tx := ctx.NewTensor(TypeF32, k, m), ctx.NewTensor(TypeF32, k, n)
+	seed := ctx.NewTensor(TypeF32, 1)
+	ctx.SetParam(tw)
+	loss := ctx.Sum(ctx.Sqr(ctx.SoftMaxExt(ctx.MulMat(tw, tx), Tensor{}, 0.7)))
+	ctx.SetLoss(loss)
+	be, _ := NewCPUBackend(1)
+	defer be.Close()
+	if _, err := be.AllocTensors(ctx); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := ctx.NewGraph(256, true)
+	if err := g.Expand(loss); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.BuildBackward(loss, seed); err != nil {
+		t.Fatal(err)
+	}
+	gw := g.Grad(tw).SetOutput()
+	alloc := be.NewAllocator()
+	defer alloc.Close()
+	if err := alloc.Alloc(g); err != nil {
+		t.Fatal(err)
+	}
+	eval := func() float64 {
+		tw.SetF32(w)
+		tx.SetF32(x)
+		seed.SetF32([]float32{1})
+		if err := be.Compute(g); err != nil {
+			t.Fatal(err)
+		}
+		return float64(loss.F32()[0])
+	}
+	eval()
+	ad := gw.F32()
+	const h = 1e-2
+	var num, den float64
+	for i := range w {
+		orig := w[i]
+		w[i] = orig + h
+		lp := eval()
+		w[i] = orig - h
+		lm := eval()
+		w[i] = orig
+		fd := (lp - lm) / (2 * h)
+		num += (float64(ad[i]) - fd) * (float64(ad[i]) - fd)
+		den += fd * fd
+	}
+	if rel := math.Sqrt(num / den); rel > 1e-2 {
+		t.Fatalf("relative L2 error of the gradient %.3g", rel)
+	}
+}
+
+func TestQuantizeRoundTrip(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	src := randF32(r, 4*256)
+	for _, typ := range []Type{TypeF16, TypeQ8_0, TypeQ4_0, TypeQ4_K} {
+		q, err := Quantize(typ, src, 4, 256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := Dequantize(typ, q, 4, 256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var num, den float64
+		for i := range src {
+			num += float64((back[i] - src[i]) * (back[i] - src[i]))
+			den += float64(src[i] * src[i])
+		}
+		limit := map[Type]float64{TypeF16: 1e-3, TypeQ8_0: 1e-2, TypeQ4_0: 0.15, TypeQ4_K: 0.1}[typ]
+		if rel := math.Sqrt(num / den); rel > limit {
+			t.Errorf("%s: relative error %.3g > %.3g", typ, rel, limit)
+		}
+	}
+	if _, err := Quantize(TypeQ4_0, src[:40], 1, 40); err == nil {
+		t.Error("row of 40 accepted for q4_0")
+	}
+}
