@@ -1,0 +1,118 @@
+#include "textflag.h"
+
+// func dot3x4AVX2(q0, q1, q2, d0, d1, d2, d3 *float32, n int, out *[12]float32)
+//
+// out[r*4+c] = dot(q_r[0:n], d_c[0:n]) for 3 query rows and 4 document rows;
+// n is a positive multiple of 8. Accumulator Y(r*4+c) holds 8 partial sums
+// for the pair (r, c); Y12-Y14 hold the query lanes, Y15 the document lanes.
+TEXT ·dot3x4AVX2(SB), NOSPLIT, $0-72
+	MOVQ q0+0(FP), AX
+	MOVQ q1+8(FP), BX
+	MOVQ q2+16(FP), CX
+	MOVQ d0+24(FP), DX
+	MOVQ d1+32(FP), SI
+	MOVQ d2+40(FP), DI
+	MOVQ d3+48(FP), R8
+	MOVQ n+56(FP), R9
+	MOVQ out+64(FP), R10
+	SHLQ $2, R9
+	XORQ R11, R11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+loop3x4:
+	VMOVUPS (AX)(R11*1), Y12
+	VMOVUPS (BX)(R11*1), Y13
+	VMOVUPS (CX)(R11*1), Y14
+	VMOVUPS (DX)(R11*1), Y15
+	VFMADD231PS Y15, Y12, Y0
+	VFMADD231PS Y15, Y13, Y4
+	VFMADD231PS Y15, Y14, Y8
+	VMOVUPS (SI)(R11*1), Y15
+	VFMADD231PS Y15, Y12, Y1
+	VFMADD231PS Y15, Y13, Y5
+	VFMADD231PS Y15, Y14, Y9
+	VMOVUPS (DI)(R11*1), Y15
+	VFMADD231PS Y15, Y12, Y2
+	VFMADD231PS Y15, Y13, Y6
+	VFMADD231PS Y15, Y14, Y10
+	VMOVUPS (R8)(R11*1), Y15
+	VFMADD231PS Y15, Y12, Y3
+	VFMADD231PS Y15, Y13, Y7
+	VFMADD231PS Y15, Y14, Y11
+	ADDQ $32, R11
+	CMPQ R11, R9
+	JLT  loop3x4
+
+	// Horizontal sums, four accumulators at a time: two rounds of pairwise
+	// adds leave [a b c d | a' b' c' d'] and the two 128-bit halves add up.
+	VHADDPS Y1, Y0, Y0
+	VHADDPS Y3, Y2, Y2
+	VHADDPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMOVUPS X0, 0(R10)
+
+	VHADDPS Y5, Y4, Y4
+	VHADDPS Y7, Y6, Y6
+	VHADDPS Y6, Y4, Y4
+	VEXTRACTF128 $1, Y4, X5
+	VADDPS X5, X4, X4
+	VMOVUPS X4, 16(R10)
+
+	VHADDPS Y9, Y8, Y8
+	VHADDPS Y11, Y10, Y10
+	VHADDPS Y10, Y8, Y8
+	VEXTRACTF128 $1, Y8, X9
+	VADDPS X9, X8, X8
+	VMOVUPS X8, 32(R10)
+
+	VZEROUPPER
+	RET
+
+// func dot1x4AVX2(q, d0, d1, d2, d3 *float32, n int, out *[4]float32)
+//
+// out[c] = dot(q[0:n], d_c[0:n]); n is a positive multiple of 8.
+TEXT ·dot1x4AVX2(SB), NOSPLIT, $0-56
+	MOVQ q+0(FP), AX
+	MOVQ d0+8(FP), DX
+	MOVQ d1+16(FP), SI
+	MOVQ d2+24(FP), DI
+	MOVQ d3+32(FP), R8
+	MOVQ n+40(FP), R9
+	MOVQ out+48(FP), R10
+	SHLQ $2, R9
+	XORQ R11, R11
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+loop1x4:
+	VMOVUPS (AX)(R11*1), Y12
+	VFMADD231PS (DX)(R11*1), Y12, Y0
+	VFMADD231PS (SI)(R11*1), Y12, Y1
+	VFMADD231PS (DI)(R11*1), Y12, Y2
+	VFMADD231PS (R8)(R11*1), Y12, Y3
+	ADDQ $32, R11
+	CMPQ R11, R9
+	JLT  loop1x4
+
+	VHADDPS Y1, Y0, Y0
+	VHADDPS Y3, Y2, Y2
+	VHADDPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMOVUPS X0, 0(R10)
+	VZEROUPPER
+	RET
