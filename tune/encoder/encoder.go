@@ -1,0 +1,178 @@
+package encoder
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/ragtune/ragtune/retrieval"
+	"github.com/ragtune/ragtune/tune/model"
+)
+
+// Engine names.
+const (
+	EngineGGML  = "ggml"      // ragtune's own graph: per-sequence attention over padded batches
+	EngineLlama = "llama.cpp" // llama.cpp's embedding path
+)
+
+// Options configure an Encoder.
+type Options struct {
+	Engine    string // EngineGGML (default) or EngineLlama
+	Threads   int
+	Batch     int  // texts per compute
+	MaxTokens int  // per text; 0: the model's context length
+	Normalize bool // L2-normalise outputs (llama.cpp never does)
+	// QueryInstruction prefixes query texts for instruction-tuned embedders,
+	// e.g. "Instruct: Given a question, retrieve passages that answer it\nQuery: ".
+	QueryInstruction string
+	Adapter          string  // LoRA adapter GGUF applied without merging
+	AdapterScale     float32 // user scale (0 means 1)
+	// Exact runs llama.cpp with flash attention off and an F32 KV cache.
+	Exact bool
+}
+
+// Stats count what an Encoder has done.
+type Stats struct {
+	Texts, Tokens, Truncated int
+}
+
+// Encoder embeds texts with one model; it implements retrieval.Embedder.
+type Encoder struct {
+	opts  Options
+	cfg   model.Config
+	tok   *Tokenizer
+	eng   engine
+	stats Stats
+}
+
+type engine interface {
+	embed(seqs [][]int32) ([][]float32, error)
+	close()
+}
+
+var _ retrieval.Embedder = (*Encoder)(nil)
+
+// Open loads a model for embedding.
+func Open(path string, opts Options) (*Encoder, error) {
+	if opts.Threads <= 0 {
+		opts.Threads = 1
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = 16
+	}
+	if opts.AdapterScale == 0 {
+		opts.AdapterScale = 1
+	}
+	cfg, err := readConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := NewTokenizer(path, cfg, opts.MaxTokens)
+	if err != nil {
+		return nil, err
+	}
+	e := &Encoder{opts: opts, cfg: cfg, tok: tok}
+	switch opts.Engine {
+	case "", EngineGGML:
+		e.eng, err = newGraphEngine(path, tok, opts)
+	case EngineLlama:
+		e.eng, err = newLlamaEngine(path, cfg, opts)
+	default:
+		err = fmt.Errorf("unknown engine %q (want %s or %s)", opts.Engine, EngineGGML, EngineLlama)
+	}
+	if err != nil {
+		tok.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// Close frees the model.
+func (e *Encoder) Close() {
+	e.eng.close()
+	e.tok.Close()
+}
+
+// Dim is the embedding size.
+func (e *Encoder) Dim() int { return e.cfg.Dim }
+
+// Config is the model's configuration.
+func (e *Encoder) Config() model.Config { return e.cfg }
+
+// Tokenizer is the shared tokenizer.
+func (e *Encoder) Tokenizer() *Tokenizer { return e.tok }
+
+// Stats returns the running counts.
+func (e *Encoder) Stats() Stats { return e.stats }
+
+// Embed returns one vector per text.
+func (e *Encoder) Embed(ctx context.Context, texts []string, kind retrieval.TextKind) ([][]float32, error) {
+	seqs := make([][]int32, len(texts))
+	for i, t := range texts {
+		if kind == retrieval.Query {
+			t = e.opts.QueryInstruction + t
+		}
+		ids, cut, err := e.tok.Encode(t)
+		if err != nil {
+			return nil, fmt.Errorf("text %d: %w", i, err)
+		}
+		seqs[i] = ids
+		e.stats.Tokens += len(ids)
+		if cut {
+			e.stats.Truncated++
+		}
+	}
+	out, err := e.EmbedTokens(ctx, seqs)
+	if err != nil {
+		return nil, err
+	}
+	e.stats.Texts += len(texts)
+	return out, nil
+}
+
+// EmbedTokens embeds already tokenized texts. Texts are sorted by length so
+// each batch pads little, then returned in input order.
+func (e *Encoder) EmbedTokens(ctx context.Context, seqs [][]int32) ([][]float32, error) {
+	order := make([]int, len(seqs))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return len(seqs[order[a]]) < len(seqs[order[b]]) })
+	out := make([][]float32, len(seqs))
+	for lo := 0; lo < len(order); lo += e.opts.Batch {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		hi := min(lo+e.opts.Batch, len(order))
+		batch := make([][]int32, 0, hi-lo)
+		for _, i := range order[lo:hi] {
+			batch = append(batch, seqs[i])
+		}
+		vecs, err := e.eng.embed(batch)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range order[lo:hi] {
+			if e.opts.Normalize {
+				normalize(vecs[j])
+			}
+			out[i] = vecs[j]
+		}
+	}
+	return out, nil
+}
+
+func normalize(v []float32) {
+	var s float64
+	for _, x := range v {
+		s += float64(x) * float64(x)
+	}
+	if s == 0 {
+		return
+	}
+	inv := float32(1 / math.Sqrt(s))
+	for i := range v {
+		v[i] *= inv
+	}
+}

@@ -1,0 +1,133 @@
+package encoder
+
+import (
+	"fmt"
+
+	"github.com/ragtune/ragtune/bindings"
+	"github.com/ragtune/ragtune/bindings/gguf"
+	"github.com/ragtune/ragtune/tune/adapter"
+	"github.com/ragtune/ragtune/tune/model"
+)
+
+// readConfig validates a model file as llama.cpp would, so a malformed model
+// is a Go error before any native code reads it.
+func readConfig(path string) (model.Config, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return model.Config{}, err
+	}
+	defer f.Close()
+	if _, err := gguf.ValidateModel(f, ""); err != nil {
+		return model.Config{}, err
+	}
+	return model.ReadConfig(f)
+}
+
+// graphEngine runs ragtune's own graph. Graphs are built per padded shape
+// (sequence length rounded up to a multiple of seqRound, batch size) and
+// kept; one allocator's compute buffer serves them all.
+type graphEngine struct {
+	be      *bindings.Backend
+	m       *model.Model
+	ad      *adapter.Adapter
+	alloc   *bindings.Allocator
+	graphs  map[[2]int]*compiled
+	pad     int32
+	current *compiled
+}
+
+type compiled struct {
+	ctx *bindings.Context
+	g   *bindings.Graph
+	in  *model.Inputs
+	out bindings.Tensor
+}
+
+const seqRound = 8
+
+func newGraphEngine(path string, tok *Tokenizer, opts Options) (*graphEngine, error) {
+	be, err := bindings.NewCPUBackend(opts.Threads)
+	if err != nil {
+		return nil, err
+	}
+	m, err := model.Load(path, be, model.LoadOptions{})
+	if err != nil {
+		be.Close()
+		return nil, err
+	}
+	e := &graphEngine{be: be, m: m, alloc: be.NewAllocator(), graphs: map[[2]int]*compiled{}, pad: 0}
+	if opts.Adapter != "" {
+		if e.ad, err = adapter.Load(opts.Adapter, m, be, opts.AdapterScale); err != nil {
+			e.close()
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+func (e *graphEngine) close() {
+	for _, c := range e.graphs {
+		c.ctx.Close()
+	}
+	e.alloc.Close()
+	if e.ad != nil {
+		e.ad.Close()
+	}
+	e.m.Close()
+	e.be.Close()
+}
+
+func (e *graphEngine) graph(S, B int) (*compiled, error) {
+	if c, ok := e.graphs[[2]int{S, B}]; ok {
+		return c, nil
+	}
+	nodes := 64 + 64*len(e.m.Layers)
+	ctx, err := bindings.NewContext(nodes, nodes, false)
+	if err != nil {
+		return nil, err
+	}
+	in, out := e.m.Embed(ctx, S, B, model.BuildOptions{})
+	out.SetOutput()
+	g, err := ctx.NewGraph(nodes, false)
+	if err == nil {
+		err = g.Expand(out)
+	}
+	if err != nil {
+		ctx.Close()
+		return nil, fmt.Errorf("building the embedding graph: %w", err)
+	}
+	c := &compiled{ctx: ctx, g: g, in: in, out: out}
+	e.graphs[[2]int{S, B}] = c
+	return c, nil
+}
+
+func (e *graphEngine) embed(seqs [][]int32) ([][]float32, error) {
+	S := 0
+	for _, s := range seqs {
+		S = max(S, len(s))
+	}
+	S = min((S+seqRound-1)/seqRound*seqRound, e.m.Ctx)
+	c, err := e.graph(S, len(seqs))
+	if err != nil {
+		return nil, err
+	}
+	if c != e.current {
+		if err := e.alloc.Alloc(c.g); err != nil {
+			return nil, err
+		}
+		e.current = c
+	}
+	if err := c.in.Set(e.m, seqs, e.pad); err != nil {
+		return nil, err
+	}
+	if err := e.be.Compute(c.g); err != nil {
+		return nil, err
+	}
+	flat := c.out.F32()
+	dim := e.m.Dim
+	out := make([][]float32, len(seqs))
+	for i := range out {
+		out[i] = flat[i*dim : (i+1)*dim : (i+1)*dim]
+	}
+	return out, nil
+}

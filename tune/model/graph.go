@@ -1,0 +1,243 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/ragtune/ragtune/bindings"
+)
+
+// Shapes in this file use ggml order, contiguous dimension first:
+// E hidden size, S padded sequence length, B sequences in the batch,
+// H heads, Hkv key/value heads, d head size, F feed-forward size.
+
+// Inputs are the per-batch tensors a graph reads; upload them with Set
+// before every compute (the allocator may reuse their memory).
+type Inputs struct {
+	S, B   int
+	Tokens bindings.Tensor // I32 [S·B]
+	Pos    bindings.Tensor // I32 [S], shared by all sequences
+	Mask   bindings.Tensor // F32 [S, S, 1, B]: 0 where a query may see a key, -inf elsewhere
+	Pool   bindings.Tensor // F32 [S, 1, B]: pooling weights per token
+}
+
+// BuildOptions select the graph's form.
+type BuildOptions struct {
+	// Trainable builds LayerNorm and GELU from ops that have a backward pass
+	// in this ggml, instead of ggml_norm and ggml_gelu (same function; the
+	// inference forms match llama.cpp bit for bit).
+	Trainable bool
+	// Normalize L2-normalises the pooled vectors inside the graph.
+	Normalize bool
+}
+
+// Embed builds the graph from token ids to pooled embeddings [E, B].
+func (m *Model) Embed(ctx *bindings.Context, S, B int, opts BuildOptions) (*Inputs, bindings.Tensor) {
+	in := &Inputs{S: S, B: B}
+	in.Tokens = ctx.NewTensor(bindings.TypeI32, S*B).SetName("tokens").SetInput()
+	in.Pos = ctx.NewTensor(bindings.TypeI32, S).SetName("positions").SetInput()
+	in.Mask = ctx.NewTensor(bindings.TypeF32, S, S, 1, B).SetName("attn_mask").SetInput()
+	in.Pool = ctx.NewTensor(bindings.TypeF32, S, 1, B).SetName("pool_weights").SetInput()
+	b := builder{ctx: ctx, m: m, opts: opts, S: S, B: B}
+	var h bindings.Tensor
+	switch m.Arch {
+	case Bert:
+		h = b.bert(in)
+	default:
+		h = b.llama(in)
+	}
+	// Pooling as a batched product: [S, E, B] x [S, 1, B] -> [E, 1, B]. Its
+	// backward stays contiguous, unlike mul + permute + sum_rows.
+	hT := ctx.Cont(ctx.Permute(ctx.Reshape(h, m.Dim, S, B), [4]int{1, 0, 2, 3}))
+	pooled := ctx.Reshape(ctx.MulMat(hT, in.Pool), m.Dim, B)
+	if opts.Normalize {
+		pooled = L2Normalize(ctx, pooled)
+	}
+	return in, pooled.SetName("embeddings")
+}
+
+// L2Normalize scales each column of x [E, N] to unit length (ggml has no
+// backward for its l2_norm: rms_norm/√E is the same function).
+func L2Normalize(ctx *bindings.Context, x bindings.Tensor) bindings.Tensor {
+	return ctx.Scale(ctx.RMSNorm(x, 1e-12), float32(1/math.Sqrt(float64(x.Ne()[0]))))
+}
+
+type builder struct {
+	ctx  *bindings.Context
+	m    *Model
+	opts BuildOptions
+	S, B int
+}
+
+// linear is W·x + b, plus Scale·B·(A·x) when the layer carries a LoRA pair.
+func (b *builder) linear(l Linear, x bindings.Tensor) bindings.Tensor {
+	y := b.ctx.MulMat(l.W, x)
+	if lora, ok := b.m.Adapters[l.Name]; ok {
+		delta := b.ctx.MulMat(lora.B, b.ctx.MulMat(lora.A, x))
+		y = b.ctx.Add(y, b.ctx.Scale(delta, lora.Scale))
+	}
+	if !l.B.IsNil() {
+		y = b.ctx.Add(y, l.B)
+	}
+	return y
+}
+
+// layerNorm normalises x [E, T] over E and applies gain and bias.
+func (b *builder) layerNorm(n Norm, x bindings.Tensor, eps float32) bindings.Tensor {
+	var y bindings.Tensor
+	if b.opts.Trainable {
+		// x - mean(x), with the mean repeated explicitly: sub's backward does
+		// not reduce a broadcast operand. Then rms_norm of a centred vector
+		// is exactly LayerNorm.
+		mean := b.ctx.Scale(b.ctx.SumRows(x), -1/float32(x.Ne()[0]))
+		y = b.ctx.RMSNorm(b.ctx.Add(x, b.ctx.Repeat(mean, x)), eps)
+	} else {
+		y = b.ctx.Norm(x, eps)
+	}
+	y = b.ctx.Mul(y, n.W)
+	if !n.B.IsNil() {
+		y = b.ctx.Add(y, n.B)
+	}
+	return y
+}
+
+// gelu is the tanh approximation bert uses in llama.cpp. The trainable form
+// is x·σ(2u), u = √(2/π)(x + 0.044715x³), with σ(z) = exp(-softplus(-z)):
+// every op in it has a backward pass, and it cannot overflow.
+func (b *builder) gelu(x bindings.Tensor) bindings.Tensor {
+	if !b.opts.Trainable {
+		return b.ctx.Gelu(x)
+	}
+	c := float32(math.Sqrt(2 / math.Pi))
+	x3 := b.ctx.Mul(b.ctx.Sqr(x), x)
+	u := b.ctx.Add(b.ctx.Scale(x, c), b.ctx.Scale(x3, c*0.044715))
+	sig := b.ctx.Exp(b.ctx.Neg(b.ctx.Softplus(b.ctx.Scale(u, -2))))
+	return b.ctx.Mul(x, sig)
+}
+
+// attention runs multi-head attention per sequence over the padded batch:
+// q [d, H, S, B], k and v [d, Hkv, S, B] -> [H·d, S·B].
+func (b *builder) attention(q, k, v bindings.Tensor, mask bindings.Tensor) bindings.Tensor {
+	ctx, d := b.ctx, b.m.HeadDim()
+	H := q.Ne()[1]
+	q = ctx.Permute(q, [4]int{0, 2, 1, 3}) // [d, S, H, B]
+	k = ctx.Permute(k, [4]int{0, 2, 1, 3}) // [d, S, Hkv, B]
+	// scores [S_k, S_q, H, B]; ggml broadcasts the kv heads over query heads
+	kq := ctx.MulMat(k, q)
+	kq = ctx.SoftMaxExt(kq, mask, float32(1/math.Sqrt(float64(d))))
+	vT := ctx.Cont(ctx.Permute(v, [4]int{1, 2, 0, 3})) // [S, d, Hkv, B]
+	out := ctx.MulMat(vT, kq)                          // [d, S_q, H, B]
+	out = ctx.Cont(ctx.Permute(out, [4]int{0, 2, 1, 3}))
+	return ctx.Reshape(out, d*H, b.S*b.B)
+}
+
+func (b *builder) heads(x bindings.Tensor, n int) bindings.Tensor {
+	return b.ctx.Reshape(x, b.m.HeadDim(), n, b.S, b.B)
+}
+
+// bert: post-norm encoder with learned positions, non-causal attention.
+func (b *builder) bert(in *Inputs) bindings.Tensor {
+	ctx, m := b.ctx, b.m
+	x := ctx.GetRows(m.TokEmbd, in.Tokens) // [E, S·B]
+	if !m.TypeEmbd.IsNil() {
+		// llama.cpp hard-wires token type 0 for every token.
+		row0 := ctx.View(m.TypeEmbd, []int{m.Dim}, nil, 0)
+		x = ctx.Add(x, row0)
+	}
+	pos := ctx.GetRows(m.PosEmbd, in.Pos) // [E, S]
+	x = ctx.Reshape(ctx.Add(ctx.Reshape(x, m.Dim, b.S, b.B), pos), m.Dim, b.S*b.B)
+	x = b.layerNorm(m.EmbNorm, x, m.Eps)
+	for _, l := range m.Layers {
+		q := b.heads(b.linear(l.Q, x), m.Heads)
+		k := b.heads(b.linear(l.K, x), m.KVHeads)
+		v := b.heads(b.linear(l.V, x), m.KVHeads)
+		a := b.linear(l.O, b.attention(q, k, v, in.Mask))
+		h := b.layerNorm(l.AttnNorm, ctx.Add(a, x), m.Eps)
+		f := b.linear(l.Down, b.gelu(b.linear(l.Up, h)))
+		x = b.layerNorm(l.FFNNorm, ctx.Add(f, h), m.Eps)
+	}
+	return x
+}
+
+// llama: pre-RMSNorm causal decoder with rotary positions, GQA and SwiGLU.
+func (b *builder) llama(in *Inputs) bindings.Tensor {
+	ctx, m := b.ctx, b.m
+	x := ctx.GetRows(m.TokEmbd, in.Tokens)
+	rope := func(t bindings.Tensor, n int) bindings.Tensor {
+		// rope wants [d, heads, tokens]; fold the batch into heads' neighbour
+		// dimension by roping [d, n, S] slices: positions repeat per sequence.
+		t4 := b.heads(t, n)
+		return ctx.RopeNorm(t4, in.Pos, m.HeadDim(), m.RopeBase, m.Ctx)
+	}
+	for _, l := range m.Layers {
+		n := b.rmsNorm(l.AttnNorm, x)
+		q := rope(b.linear(l.Q, n), m.Heads)
+		k := rope(b.linear(l.K, n), m.KVHeads)
+		v := b.heads(b.linear(l.V, n), m.KVHeads)
+		h := ctx.Add(x, b.linear(l.O, b.attention(q, k, v, in.Mask)))
+		g := b.rmsNorm(l.FFNNorm, h)
+		f := b.linear(l.Down, ctx.SwigluSplit(b.linear(l.Gate, g), b.linear(l.Up, g)))
+		x = ctx.Add(h, f)
+	}
+	return b.rmsNorm(m.OutNorm, x)
+}
+
+func (b *builder) rmsNorm(n Norm, x bindings.Tensor) bindings.Tensor {
+	return b.ctx.Mul(b.ctx.RMSNorm(x, b.m.Eps), n.W)
+}
+
+// Set uploads a batch: ids holds B sequences (each at most S tokens) that
+// are right-padded with pad.
+func (in *Inputs) Set(m *Model, ids [][]int32, pad int32) error {
+	if len(ids) != in.B {
+		return fmt.Errorf("batch has %d sequences, graph expects %d", len(ids), in.B)
+	}
+	S := in.S
+	tok := make([]int32, S*in.B)
+	pos := make([]int32, S)
+	mask := make([]float32, S*S*in.B)
+	pool := make([]float32, S*in.B)
+	ninf := float32(math.Inf(-1))
+	for i := range pos {
+		pos[i] = int32(i)
+	}
+	causal := m.Arch == Llama
+	for s, seq := range ids {
+		n := len(seq)
+		if n == 0 || n > S {
+			return fmt.Errorf("sequence %d has %d tokens; the graph takes 1 to %d", s, n, S)
+		}
+		for i := 0; i < S; i++ {
+			if i < n {
+				tok[s*S+i] = seq[i]
+			} else {
+				tok[s*S+i] = pad
+			}
+		}
+		for q := 0; q < S; q++ {
+			row := mask[(s*S+q)*S : (s*S+q+1)*S]
+			for k := range row {
+				if k >= n || (causal && k > q) {
+					row[k] = ninf
+				}
+			}
+		}
+		w := pool[s*S : (s+1)*S]
+		switch m.Pooling {
+		case PoolMean:
+			for i := 0; i < n; i++ {
+				w[i] = 1 / float32(n)
+			}
+		case PoolCLS:
+			w[0] = 1
+		default:
+			w[n-1] = 1
+		}
+	}
+	for _, e := range []error{in.Tokens.SetI32(tok), in.Pos.SetI32(pos), in.Mask.SetF32(mask), in.Pool.SetF32(pool)} {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
