@@ -108,6 +108,16 @@ func (e *Encoder) Stats() Stats { return e.stats }
 
 // Embed returns one vector per text.
 func (e *Encoder) Embed(ctx context.Context, texts []string, kind retrieval.TextKind) ([][]float32, error) {
+	seqs, err := e.Tokenize(texts, kind)
+	if err != nil {
+		return nil, err
+	}
+	return e.EmbedTokens(ctx, seqs)
+}
+
+// Tokenize turns texts into the token sequences EmbedTokens takes, adding
+// the query instruction to queries and counting truncated texts.
+func (e *Encoder) Tokenize(texts []string, kind retrieval.TextKind) ([][]int32, error) {
 	seqs := make([][]int32, len(texts))
 	for i, t := range texts {
 		if kind == retrieval.Query {
@@ -118,17 +128,11 @@ func (e *Encoder) Embed(ctx context.Context, texts []string, kind retrieval.Text
 			return nil, fmt.Errorf("text %d: %w", i, err)
 		}
 		seqs[i] = ids
-		e.stats.Tokens += len(ids)
 		if cut {
 			e.stats.Truncated++
 		}
 	}
-	out, err := e.EmbedTokens(ctx, seqs)
-	if err != nil {
-		return nil, err
-	}
-	e.stats.Texts += len(texts)
-	return out, nil
+	return seqs, nil
 }
 
 // EmbedTokens embeds already tokenized texts. Texts are sorted by length so
@@ -140,6 +144,10 @@ func (e *Encoder) EmbedTokens(ctx context.Context, seqs [][]int32) ([][]float32,
 	}
 	sort.SliceStable(order, func(a, b int) bool { return len(seqs[order[a]]) < len(seqs[order[b]]) })
 	out := make([][]float32, len(seqs))
+	for _, s := range seqs {
+		e.stats.Tokens += len(s)
+	}
+	e.stats.Texts += len(seqs)
 	for lo := 0; lo < len(order); lo += e.opts.Batch {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -176,3 +184,6 @@ func normalize(v []float32) {
 		v[i] *= inv
 	}
 }
+
+// Options returns the options the encoder was opened with.
+func (e *Encoder) Options() Options { return e.opts }
