@@ -215,7 +215,11 @@ func (d *decoder) str(what string) (string, error) {
 }
 
 func parse(r io.ReaderAt, size int64, path string) (*File, error) {
-	d := &decoder{r: bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 1<<16), size: size, path: path}
+	bufSize := 1 << 16
+	if size < int64(bufSize) {
+		bufSize = max(int(size), 16)
+	}
+	d := &decoder{r: bufio.NewReaderSize(io.NewSectionReader(r, 0, size), bufSize), size: size, path: path}
 	f := &File{Path: path, r: r, size: size, Alignment: DefaultAlignment}
 
 	var magic [4]byte

@@ -63,6 +63,17 @@ func ArrayOf[T Scalar](vs []T) Value {
 	return Value{Type: TypeArray, ElemType: typeOf(any(zero)), v: vs}
 }
 
+// valid reports whether v was made by Of, ArrayOf or the reader.
+func (v Value) valid() bool {
+	switch v.v.(type) {
+	case nil:
+		return false
+	case []uint8, []int8, []uint16, []int16, []uint32, []int32, []float32, []bool, []string, []uint64, []int64, []float64:
+		return v.Type == TypeArray && v.ElemType != TypeArray
+	}
+	return v.Type != TypeArray && typeOf(v.v) == v.Type
+}
+
 // Any returns the Go value (a scalar or a slice).
 func (v Value) Any() any { return v.v }
 
