@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/ragtune/ragtune/retrieval/arrowfile"
 )
 
 func randVectors(rng *rand.Rand, n, dim int) [][]float32 {
@@ -136,7 +138,7 @@ func TestBuildErrors(t *testing.T) {
 func TestSaveOpenRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(9, 10))
-	n, dim := rowsPerBatch+5, 8 // two record batches
+	n, dim := arrowfile.RowsPerBatch+5, 8 // two record batches
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("doc-%d", i)

@@ -4,16 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/ipc"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/ragtune/ragtune/retrieval/arrowfile"
 	"github.com/ragtune/ragtune/retrieval/safefile"
 )
 
@@ -119,9 +117,6 @@ func ReadManifest(dir string) (*Manifest, error) {
 	return &m, nil
 }
 
-// rowsPerBatch bounds the memory of one Arrow record batch when writing.
-const rowsPerBatch = 1 << 14
-
 // Save writes dir/vectors.arrow. The caller writes the manifest afterwards
 // (WriteManifest), with Metric, Dim and Count from this index.
 func (ix *Index) Save(dir string) error {
@@ -129,7 +124,7 @@ func (ix *Index) Save(dir string) error {
 		{Name: "id", Type: arrow.BinaryTypes.String},
 		{Name: "embedding", Type: arrow.FixedSizeListOf(int32(ix.dim), arrow.PrimitiveTypes.Float32)},
 	}, nil)
-	return writeArrow(filepath.Join(dir, VectorsFile), schema, len(ix.ids), func(b *array.RecordBuilder, lo, hi int) {
+	return arrowfile.Write(filepath.Join(dir, VectorsFile), schema, len(ix.ids), func(b *array.RecordBuilder, lo, hi int) {
 		b.Field(0).(*array.StringBuilder).AppendValues(ix.ids[lo:hi], nil)
 		lb := b.Field(1).(*array.FixedSizeListBuilder)
 		vb := lb.ValueBuilder().(*array.Float32Builder)
@@ -147,7 +142,7 @@ func Open(dir string, m *Manifest) (*Index, error) {
 	}
 	path := filepath.Join(dir, VectorsFile)
 	ix := &Index{metric: m.Metric, dim: m.Dim, ids: make([]string, 0, m.Count), vecs: make([]float32, 0, m.Count*m.Dim)}
-	err := readArrow(path, func(rec arrow.RecordBatch) error {
+	err := arrowfile.Read(path, func(_ arrow.Metadata, rec arrow.RecordBatch) error {
 		if rec.NumCols() != 2 {
 			return fmt.Errorf("%d columns, want id and embedding", rec.NumCols())
 		}
@@ -212,7 +207,7 @@ func SaveDocs(dir string, ids, texts []string) error {
 		{Name: "id", Type: arrow.BinaryTypes.String},
 		{Name: "text", Type: arrow.BinaryTypes.String},
 	}, nil)
-	return writeArrow(filepath.Join(dir, DocsFile), schema, len(ids), func(b *array.RecordBuilder, lo, hi int) {
+	return arrowfile.Write(filepath.Join(dir, DocsFile), schema, len(ids), func(b *array.RecordBuilder, lo, hi int) {
 		for _, i := range order[lo:hi] {
 			b.Field(0).(*array.StringBuilder).Append(ids[i])
 			b.Field(1).(*array.StringBuilder).Append(texts[i])
@@ -223,7 +218,7 @@ func SaveDocs(dir string, ids, texts []string) error {
 // LoadDocs reads dir/docs.arrow into a map from id to text.
 func LoadDocs(dir string) (map[string]string, error) {
 	docs := map[string]string{}
-	err := readArrow(filepath.Join(dir, DocsFile), func(rec arrow.RecordBatch) error {
+	err := arrowfile.Read(filepath.Join(dir, DocsFile), func(_ arrow.Metadata, rec arrow.RecordBatch) error {
 		if rec.NumCols() != 2 {
 			return fmt.Errorf("%d columns, want id and text", rec.NumCols())
 		}
@@ -238,63 +233,4 @@ func LoadDocs(dir string) (map[string]string, error) {
 		return nil
 	})
 	return docs, err
-}
-
-// writeArrow writes n rows to an Arrow IPC file atomically, fill appending
-// rows [lo, hi) to the builder for each record batch.
-func writeArrow(path string, schema *arrow.Schema, n int, fill func(b *array.RecordBuilder, lo, hi int)) error {
-	return safefile.Write(path, func(w io.Writer) error {
-		fw, err := ipc.NewFileWriter(w, ipc.WithSchema(schema))
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
-		defer b.Release()
-		for lo := 0; lo < n; lo += rowsPerBatch {
-			hi := min(lo+rowsPerBatch, n)
-			fill(b, lo, hi)
-			rec := b.NewRecordBatch()
-			err := fw.Write(rec)
-			rec.Release()
-			if err != nil {
-				return fmt.Errorf("%s: %w", path, err)
-			}
-		}
-		if err := fw.Close(); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		return nil
-	})
-}
-
-// readArrow calls each for every record batch of an Arrow IPC file; errors
-// name the file and the batch.
-func readArrow(path string, each func(rec arrow.RecordBatch) error) (err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	// The IPC reader trusts the file's metadata; a damaged file must give an
-	// error, not take the process down.
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%s: damaged Arrow file: %v", path, r)
-		}
-	}()
-	r, err := ipc.NewFileReader(f)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	defer r.Close()
-	for i := 0; i < r.NumRecords(); i++ {
-		rec, err := r.RecordBatch(i)
-		if err != nil {
-			return fmt.Errorf("%s: record batch %d: %w", path, i, err)
-		}
-		if err := each(rec); err != nil {
-			return fmt.Errorf("%s: record batch %d: %w", path, i, err)
-		}
-	}
-	return nil
 }

@@ -160,3 +160,36 @@ func idString(raw json.RawMessage) (string, error) {
 	}
 	return "", fmt.Errorf("id must be a string or a number, got %s", raw)
 }
+
+// MatchVectors lines vectors up with ids (the documents or queries they were
+// embedded from): by "_id" when the vectors carry one, else by "i", the
+// position in ids. Every id must get exactly one vector; what ("corpus",
+// "queries") names the ids in errors.
+func MatchVectors(ids []string, vs []Vector, what string) ([][]float32, error) {
+	pos := make(map[string]int, len(ids))
+	for i, id := range ids {
+		pos[id] = i
+	}
+	out := make([][]float32, len(ids))
+	for _, v := range vs {
+		i := v.I
+		if v.ID != "" {
+			var ok bool
+			if i, ok = pos[v.ID]; !ok {
+				return nil, fmt.Errorf("vector with _id %q: no such id in the %s", v.ID, what)
+			}
+		} else if i >= len(ids) {
+			return nil, fmt.Errorf("vector with i = %d: the %s has only %d entries", v.I, what, len(ids))
+		}
+		if out[i] != nil {
+			return nil, fmt.Errorf("two vectors for %s entry %q", what, ids[i])
+		}
+		out[i] = v.Embedding
+	}
+	for i, v := range out {
+		if v == nil {
+			return nil, fmt.Errorf("no vector for %s entry %q (entry %d)", what, ids[i], i)
+		}
+	}
+	return out, nil
+}
