@@ -1,0 +1,49 @@
+package importer
+
+import (
+	"compress/gzip"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// sharedData returns a path under the team's shared data folder
+// (<repo>/../shared/data), skipping the test when it is absent unless
+// RAGTUNE_REQUIRE_SHARED=1.
+func sharedData(t testing.TB, rel string) string {
+	t.Helper()
+	p := filepath.Join("..", "..", "..", "..", "shared", "data", rel)
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("RAGTUNE_REQUIRE_SHARED") == "1" {
+			t.Fatalf("shared data %s missing: %v", p, err)
+		}
+		t.Skipf("shared data %s absent", p)
+	}
+	return p
+}
+
+// writeFile writes content under dir, gzipped when name ends in .gz.
+func writeFile(t testing.TB, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if filepath.Ext(name) == ".gz" {
+		zw := gzip.NewWriter(f)
+		zw.Write([]byte(content))
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if _, err := f.WriteString(content); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
