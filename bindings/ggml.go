@@ -185,17 +185,19 @@ func (t Tensor) SetOutput() Tensor {
 }
 
 // SetParam marks a trainable tensor.
-func (ctx *Context) SetParam(t Tensor) {
+func (t Tensor) SetParam() Tensor {
 	if t.t != nil {
 		C.ggml_set_param(t.t)
 	}
+	return t
 }
 
 // SetLoss marks the scalar loss tensor.
-func (ctx *Context) SetLoss(t Tensor) {
+func (t Tensor) SetLoss() Tensor {
 	if t.t != nil {
 		C.ggml_set_loss(t.t)
 	}
+	return t
 }
 
 func (t Tensor) String() string {

@@ -95,9 +95,9 @@ func TestBackwardMatchesFiniteDifferences(t *testing.T) {
 	defer ctx.Close()
 	tw, tx := ctx.NewTensor(TypeF32, k, m), ctx.NewTensor(TypeF32, k, n)
 	seed := ctx.NewTensor(TypeF32, 1)
-	ctx.SetParam(tw)
+	tw.SetParam()
 	loss := ctx.Sum(ctx.Sqr(ctx.SoftMaxExt(ctx.MulMat(tw, tx), Tensor{}, 0.7)))
-	ctx.SetLoss(loss)
+	loss.SetLoss()
 	be, _ := NewCPUBackend(1)
 	defer be.Close()
 	if _, err := be.AllocTensors(ctx); err != nil {

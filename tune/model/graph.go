@@ -19,6 +19,15 @@ type Inputs struct {
 	Pos    bindings.Tensor // I32 [S], shared by all sequences
 	Mask   bindings.Tensor // F32 [S, S, 1, B]: 0 where a query may see a key, -inf elsewhere
 	Pool   bindings.Tensor // F32 [S, 1, B]: pooling weights per token
+	// Dropout masks of LoRA inputs (trainable graphs only), each [in, S·B]:
+	// 0 or 1/(1-p), drawn by the trainer before every compute.
+	Dropout []DropoutMask
+}
+
+// DropoutMask is the input mask of one LoRA layer's dropout.
+type DropoutMask struct {
+	T bindings.Tensor
+	P float32
 }
 
 // BuildOptions select the graph's form.
@@ -38,7 +47,7 @@ func (m *Model) Embed(ctx *bindings.Context, S, B int, opts BuildOptions) (*Inpu
 	in.Pos = ctx.NewTensor(bindings.TypeI32, S).SetName("positions").SetInput()
 	in.Mask = ctx.NewTensor(bindings.TypeF32, S, S, 1, B).SetName("attn_mask").SetInput()
 	in.Pool = ctx.NewTensor(bindings.TypeF32, S, 1, B).SetName("pool_weights").SetInput()
-	b := builder{ctx: ctx, m: m, opts: opts, S: S, B: B}
+	b := builder{ctx: ctx, m: m, opts: opts, S: S, B: B, in: in}
 	var h bindings.Tensor
 	switch m.Arch {
 	case Bert:
@@ -67,13 +76,20 @@ type builder struct {
 	m    *Model
 	opts BuildOptions
 	S, B int
+	in   *Inputs
 }
 
 // linear is W·x + b, plus Scale·B·(A·x) when the layer carries a LoRA pair.
 func (b *builder) linear(l Linear, x bindings.Tensor) bindings.Tensor {
 	y := b.ctx.MulMat(l.W, x)
 	if lora, ok := b.m.Adapters[l.Name]; ok {
-		delta := b.ctx.MulMat(lora.B, b.ctx.MulMat(lora.A, x))
+		xa := x
+		if b.opts.Trainable && lora.Dropout > 0 {
+			mask := b.ctx.NewTensor(bindings.TypeF32, x.Ne()[0], x.Ne()[1]).SetInput()
+			b.in.Dropout = append(b.in.Dropout, DropoutMask{T: mask, P: lora.Dropout})
+			xa = b.ctx.Mul(x, mask)
+		}
+		delta := b.ctx.MulMat(lora.B, b.ctx.MulMat(lora.A, xa))
 		y = b.ctx.Add(y, b.ctx.Scale(delta, lora.Scale))
 	}
 	if !l.B.IsNil() {

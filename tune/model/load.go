@@ -45,8 +45,9 @@ type Model struct {
 // LoRA is a low-rank update W + Scale·B·A of one linear layer, stored as
 // llama.cpp stores adapters: A ne [in, r], B ne [r, out].
 type LoRA struct {
-	A, B  bindings.Tensor
-	Scale float32
+	A, B    bindings.Tensor
+	Scale   float32
+	Dropout float32 // on the layer's input, in trainable graphs only
 }
 
 // LoadOptions say how weights are kept in memory.

@@ -1,0 +1,288 @@
+package train
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/ragtune/ragtune/bindings"
+	"github.com/ragtune/ragtune/tune/model"
+)
+
+// Loss names.
+const (
+	LossMNRL    = "mnrl"    // MultipleNegativesRanking / InfoNCE with in-batch negatives
+	LossTriplet = "triplet" // max(0, ‖a−p‖ − ‖a−n‖ + margin)
+)
+
+// LossConfig chooses the objective.
+type LossConfig struct {
+	Name   string
+	Scale  float32 // MNRL: cosine similarities are multiplied by this (20 as in sentence-transformers)
+	Margin float32 // triplet margin (5 as in sentence-transformers, Euclidean distance)
+}
+
+// Batch is one micro-batch of tokenized examples. Docs holds the N positives
+// first, then the hard negatives: NegPerQuery for each query in query order.
+// Triplet loss needs exactly one negative per query.
+type Batch struct {
+	Queries     [][]int32
+	Docs        [][]int32
+	NegPerQuery int
+}
+
+// Stepper computes the loss of a batch and its gradients with respect to
+// the trainable parameters, with graphs cached per padded shape.
+type Stepper struct {
+	m      *model.Model
+	be     *bindings.Backend
+	params []*Param
+	loss   LossConfig
+	pad    int32
+	rng    *rand.Rand
+
+	alloc   *bindings.Allocator
+	graphs  map[[4]int]*stepGraph
+	current *stepGraph
+	seedCtx *bindings.Context
+	seedBuf *bindings.Buffer
+	seed    bindings.Tensor // the loss gradient: a static 1.0
+	// LastFLOPs is the count of the last graph computed (forward and backward).
+	LastFLOPs float64
+}
+
+type stepGraph struct {
+	ctx      *bindings.Context
+	fwd, bwd *bindings.Graph
+	q, d     *model.Inputs
+	loss     bindings.Tensor
+	labels   bindings.Tensor // MNRL only: one-hot targets [docs, queries]
+	grads    []bindings.Tensor
+	fwdFLOPs float64
+	bwdFLOPs float64
+}
+
+// SeqRound is the multiple sequence lengths are padded to, so few graph shapes exist.
+const SeqRound = 16
+
+// NewStepper prepares gradient computation for params of m.
+func NewStepper(m *model.Model, be *bindings.Backend, params []*Param, loss LossConfig, pad int32, rng *rand.Rand) (*Stepper, error) {
+	if loss.Name == "" {
+		loss.Name = LossMNRL
+	}
+	if loss.Scale == 0 {
+		loss.Scale = 20
+	}
+	if loss.Margin == 0 {
+		loss.Margin = 5
+	}
+	if loss.Name != LossMNRL && loss.Name != LossTriplet {
+		return nil, fmt.Errorf("unknown loss %q (want %s or %s)", loss.Name, LossMNRL, LossTriplet)
+	}
+	s := &Stepper{m: m, be: be, params: params, loss: loss, pad: pad, rng: rng, graphs: map[[4]int]*stepGraph{}}
+	var err error
+	if s.seedCtx, err = bindings.NewContext(2, 0, false); err != nil {
+		return nil, err
+	}
+	s.seed = s.seedCtx.NewTensor(bindings.TypeF32, 1).SetName("loss_grad")
+	if s.seedBuf, err = be.AllocTensors(s.seedCtx); err != nil {
+		s.seedCtx.Close()
+		return nil, err
+	}
+	if err := s.seed.SetF32([]float32{1}); err != nil {
+		return nil, err
+	}
+	s.alloc = be.NewAllocator()
+	return s, nil
+}
+
+// Close frees the graphs and buffers.
+func (s *Stepper) Close() {
+	for _, g := range s.graphs {
+		g.ctx.Close()
+	}
+	s.alloc.Close()
+	s.seedBuf.Close()
+	s.seedCtx.Close()
+}
+
+// ComputeBufferBytes is the size of the graph allocator's buffer.
+func (s *Stepper) ComputeBufferBytes() int { return s.alloc.BufferSize() }
+
+func roundSeq(n, ctx int) int { return min((n+SeqRound-1)/SeqRound*SeqRound, ctx) }
+
+func (s *Stepper) graph(b Batch) (*stepGraph, error) {
+	nq, nd := len(b.Queries), len(b.Docs)
+	sq, sd := 0, 0
+	for _, q := range b.Queries {
+		sq = max(sq, len(q))
+	}
+	for _, d := range b.Docs {
+		sd = max(sd, len(d))
+	}
+	key := [4]int{roundSeq(sq, s.m.Ctx), nq, roundSeq(sd, s.m.Ctx), nd}
+	if g, ok := s.graphs[key]; ok {
+		return g, nil
+	}
+	g, err := s.build(key[0], nq, key[2], nd, b.NegPerQuery)
+	if err != nil {
+		return nil, err
+	}
+	s.graphs[key] = g
+	return g, nil
+}
+
+func (s *Stepper) build(sq, nq, sd, nd, negs int) (*stepGraph, error) {
+	size := 4096 + 256*len(s.m.Layers) + 8*len(s.params)
+	ctx, err := bindings.NewContext(size, size, true)
+	if err != nil {
+		return nil, err
+	}
+	opts := model.BuildOptions{Trainable: true, Normalize: s.loss.Name == LossMNRL}
+	qIn, qEmb := s.m.Embed(ctx, sq, nq, opts)
+	dIn, dEmb := s.m.Embed(ctx, sd, nd, opts)
+	var loss, labels bindings.Tensor
+	switch s.loss.Name {
+	case LossMNRL:
+		// scores [docs, queries]: column j holds query j's cosine similarity
+		// to every document; its label is document j.
+		scores := ctx.Scale(ctx.MulMat(dEmb, qEmb), s.loss.Scale)
+		labels = ctx.NewTensor(bindings.TypeF32, nd, nq).SetName("labels").SetInput()
+		loss = ctx.CrossEntropyLoss(scores, labels)
+	case LossTriplet:
+		if nd != 2*nq {
+			ctx.Close()
+			return nil, fmt.Errorf("triplet loss needs one positive and one negative per query, got %d documents for %d queries", nd, nq)
+		}
+		E := s.m.Dim
+		pos := ctx.View(dEmb, []int{E, nq}, []int{dEmb.Nb()[1]}, 0)
+		neg := ctx.View(dEmb, []int{E, nq}, []int{dEmb.Nb()[1]}, nq*dEmb.Nb()[1])
+		dist := func(a, b bindings.Tensor) bindings.Tensor {
+			diff := ctx.Sub(a, ctx.Cont(b))
+			return ctx.Sqrt(ctx.ScaleBias(ctx.SumRows(ctx.Sqr(diff)), 1, 1e-12))
+		}
+		hinge := ctx.Relu(ctx.ScaleBias(ctx.Sub(dist(qEmb, pos), dist(qEmb, neg)), 1, s.loss.Margin))
+		loss = ctx.Scale(ctx.Sum(hinge), 1/float32(nq))
+	}
+	loss = loss.SetName("loss").SetOutput().SetLoss()
+	fwd, err := ctx.NewGraph(size, false)
+	if err == nil {
+		err = fwd.Expand(loss)
+	}
+	var bwd *bindings.Graph
+	if err == nil {
+		bwd, err = ctx.NewGraph(size, true)
+	}
+	if err == nil {
+		err = bwd.Expand(loss)
+	}
+	if err == nil {
+		err = bwd.BuildBackward(loss, s.seed)
+	}
+	if err != nil {
+		ctx.Close()
+		return nil, fmt.Errorf("building the training graph: %w", err)
+	}
+	g := &stepGraph{ctx: ctx, fwd: fwd, bwd: bwd, q: qIn, d: dIn, loss: loss, labels: labels}
+	for _, p := range s.params {
+		gr := bwd.Grad(p.T)
+		if gr.IsNil() {
+			ctx.Close()
+			return nil, fmt.Errorf("parameter %s gets no gradient from the loss", p.Name)
+		}
+		g.grads = append(g.grads, gr.SetOutput())
+	}
+	g.fwdFLOPs, g.bwdFLOPs = fwd.FLOPs(), bwd.FLOPs()
+	return g, nil
+}
+
+func (s *Stepper) upload(g *stepGraph, b Batch, train bool) error {
+	if err := g.q.Set(s.m, b.Queries, s.pad); err != nil {
+		return fmt.Errorf("queries: %w", err)
+	}
+	if err := g.d.Set(s.m, b.Docs, s.pad); err != nil {
+		return fmt.Errorf("documents: %w", err)
+	}
+	for _, in := range []*model.Inputs{g.q, g.d} {
+		for _, dm := range in.Dropout {
+			mask := make([]float32, dm.T.Nelements())
+			keep := 1 / (1 - dm.P)
+			for i := range mask {
+				if !train || s.rng.Float32() >= dm.P {
+					mask[i] = keep
+					if !train {
+						mask[i] = 1
+					}
+				}
+			}
+			if err := dm.T.SetF32(mask); err != nil {
+				return err
+			}
+		}
+	}
+	if labels := g.labels; !labels.IsNil() {
+		nd, nq := labels.Ne()[0], labels.Ne()[1]
+		l := make([]float32, nd*nq)
+		for j := 0; j < nq; j++ {
+			l[j*nd+j] = 1
+		}
+		return labels.SetF32(l)
+	}
+	return nil
+}
+
+func (s *Stepper) use(g *stepGraph, gr *bindings.Graph) error {
+	if err := s.alloc.Alloc(gr); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Loss evaluates the loss without gradients (dropout off).
+func (s *Stepper) Loss(b Batch) (float64, error) {
+	g, err := s.graph(b)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.use(g, g.fwd); err != nil {
+		return 0, err
+	}
+	if err := s.upload(g, b, false); err != nil {
+		return 0, err
+	}
+	if err := s.be.Compute(g.fwd); err != nil {
+		return 0, err
+	}
+	s.LastFLOPs = g.fwdFLOPs
+	return float64(g.loss.F32()[0]), nil
+}
+
+// Accumulate computes the loss of b and adds weight·∂loss/∂p to every
+// parameter's Grad. It returns the loss.
+func (s *Stepper) Accumulate(b Batch, weight float32) (float64, error) {
+	g, err := s.graph(b)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.use(g, g.bwd); err != nil {
+		return 0, err
+	}
+	if err := s.upload(g, b, true); err != nil {
+		return 0, err
+	}
+	if err := s.be.Compute(g.bwd); err != nil {
+		return 0, err
+	}
+	s.LastFLOPs = g.bwdFLOPs
+	loss := float64(g.loss.F32()[0])
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return loss, nil
+	}
+	for i, p := range s.params {
+		gv := g.grads[i].F32()
+		for j, x := range gv {
+			p.Grad[j] += weight * x
+		}
+	}
+	return loss, nil
+}
