@@ -37,6 +37,27 @@ func newPlainSampler(name string, seed int64, opts map[string]any) (Sampler, err
 		q.Scramble = o.boolean("scramble", false)
 		q.IncludeCategorical = o.boolean("include_categorical", false)
 		s = q
+	case "tpe", "motpe":
+		t := DefaultTPEOptions()
+		t.NStartupTrials = o.integer("n_startup_trials", t.NStartupTrials, 0)
+		t.NEICandidates = o.integer("n_ei_candidates", t.NEICandidates, 1)
+		t.PriorWeight = o.float("prior_weight", t.PriorWeight)
+		t.ConsiderPrior = o.boolean("consider_prior", t.ConsiderPrior)
+		t.ConsiderMagicClip = o.boolean("consider_magic_clip", t.ConsiderMagicClip)
+		t.ConsiderEndpoints = o.boolean("consider_endpoints", t.ConsiderEndpoints)
+		t.Multivariate = o.boolean("multivariate", t.Multivariate)
+		t.ConstantLiar = o.boolean("constant_liar", t.ConstantLiar)
+		if o.err == nil && t.PriorWeight <= 0 {
+			o.err = fmt.Errorf("sampler %s: prior_weight must be > 0", name)
+		}
+		s = NewTPESampler(seed, t)
+	case "nsga2", "nsgaii":
+		n := DefaultNSGAIIOptions()
+		n.PopulationSize = o.integer("population_size", n.PopulationSize, 2)
+		n.MutationProb = o.float("mutation_prob", n.MutationProb)
+		n.CrossoverProb = o.float("crossover_prob", n.CrossoverProb)
+		n.SwappingProb = o.float("swapping_prob", n.SwappingProb)
+		s = NewNSGAIISampler(seed, n)
 	default:
 		return nil, fmt.Errorf("unknown sampler %q (want random, sobol, tpe or nsga2)", name)
 	}

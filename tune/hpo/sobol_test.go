@@ -44,7 +44,7 @@ func TestSobolMatchesSciPy(t *testing.T) {
 	// Far points in high dimensions, from SciPy's fast_forward(k).random(1).
 	for _, c := range []struct {
 		dims, index, from int
-		want             []float64
+		want              []float64
 	}{
 		{1024, 1000, 1019, []float64{0.9326171875, 0.5751953125, 0.2939453125, 0.1376953125, 0.7138671875}},
 		{40, 777, 30, []float64{0.5419921875, 0.8994140625, 0.1123046875, 0.0029296875, 0.8056640625,
