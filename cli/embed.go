@@ -148,7 +148,7 @@ func runEmbed(c *ucli.Context) error {
 		if err != nil {
 			return fmt.Errorf("%s: lines %d-%d: %w", c.String("in"), lo+1, hi, err)
 		}
-		out, err := enc.EmbedTokens(context.Background(), seqs)
+		out, err := enc.EmbedTokens(context.Background(), seqs, kind)
 		if err != nil {
 			return fmt.Errorf("embedding lines %d-%d: %w", lo+1, hi, err)
 		}

@@ -2,7 +2,9 @@ package encoder
 
 import (
 	"context"
+
 	"fmt"
+	"github.com/ragtune/ragtune/bindings"
 	"math"
 	"sort"
 
@@ -30,6 +32,9 @@ type Options struct {
 	AdapterScale     float32 // user scale (0 means 1)
 	// Exact runs llama.cpp with flash attention off and an F32 KV cache.
 	Exact bool
+	// QueryOnlyAdapter applies the model's adapters to queries only;
+	// documents are embedded by the frozen base (query-side adaptation).
+	QueryOnlyAdapter bool
 }
 
 // Stats count what an Encoder has done.
@@ -44,10 +49,12 @@ type Encoder struct {
 	tok   *Tokenizer
 	eng   engine
 	stats Stats
+	// borrowedTok: the tokenizer belongs to the caller of FromModel.
+	borrowedTok bool
 }
 
 type engine interface {
-	embed(seqs [][]int32) ([][]float32, error)
+	embed(seqs [][]int32, kind retrieval.TextKind) ([][]float32, error)
 	close()
 }
 
@@ -55,15 +62,7 @@ var _ retrieval.Embedder = (*Encoder)(nil)
 
 // Open loads a model for embedding.
 func Open(path string, opts Options) (*Encoder, error) {
-	if opts.Threads <= 0 {
-		opts.Threads = 1
-	}
-	if opts.Batch <= 0 {
-		opts.Batch = 16
-	}
-	if opts.AdapterScale == 0 {
-		opts.AdapterScale = 1
-	}
+	opts = withDefaults(opts)
 	cfg, err := readConfig(path)
 	if err != nil {
 		return nil, err
@@ -73,6 +72,10 @@ func Open(path string, opts Options) (*Encoder, error) {
 		return nil, err
 	}
 	e := &Encoder{opts: opts, cfg: cfg, tok: tok}
+	if opts.QueryOnlyAdapter && opts.Engine == EngineLlama {
+		tok.Close()
+		return nil, fmt.Errorf("query-side-only adapters need the %s engine", EngineGGML)
+	}
 	switch opts.Engine {
 	case "", EngineGGML:
 		e.eng, err = newGraphEngine(path, tok, opts)
@@ -88,10 +91,34 @@ func Open(path string, opts Options) (*Encoder, error) {
 	return e, nil
 }
 
+// FromModel embeds with a model already in memory, with whatever adapters
+// it carries (training evaluates the live model this way). The caller keeps
+// ownership of m, be and tok; Close frees only the encoder's graphs.
+func FromModel(m *model.Model, be *bindings.Backend, tok *Tokenizer, opts Options) *Encoder {
+	opts = withDefaults(opts)
+	eng := &graphEngine{be: be, m: m, alloc: be.NewAllocator(), graphs: map[graphKey]*compiled{}, borrowed: true, queryOnly: opts.QueryOnlyAdapter}
+	return &Encoder{opts: opts, cfg: m.Config, tok: tok, eng: eng, borrowedTok: true}
+}
+
+func withDefaults(opts Options) Options {
+	if opts.Threads <= 0 {
+		opts.Threads = 1
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = 16
+	}
+	if opts.AdapterScale == 0 {
+		opts.AdapterScale = 1
+	}
+	return opts
+}
+
 // Close frees the model.
 func (e *Encoder) Close() {
 	e.eng.close()
-	e.tok.Close()
+	if !e.borrowedTok {
+		e.tok.Close()
+	}
 }
 
 // Dim is the embedding size.
@@ -112,7 +139,7 @@ func (e *Encoder) Embed(ctx context.Context, texts []string, kind retrieval.Text
 	if err != nil {
 		return nil, err
 	}
-	return e.EmbedTokens(ctx, seqs)
+	return e.EmbedTokens(ctx, seqs, kind)
 }
 
 // Tokenize turns texts into the token sequences EmbedTokens takes, adding
@@ -137,7 +164,7 @@ func (e *Encoder) Tokenize(texts []string, kind retrieval.TextKind) ([][]int32, 
 
 // EmbedTokens embeds already tokenized texts. Texts are sorted by length so
 // each batch pads little, then returned in input order.
-func (e *Encoder) EmbedTokens(ctx context.Context, seqs [][]int32) ([][]float32, error) {
+func (e *Encoder) EmbedTokens(ctx context.Context, seqs [][]int32, kind retrieval.TextKind) ([][]float32, error) {
 	order := make([]int, len(seqs))
 	for i := range order {
 		order[i] = i
@@ -157,7 +184,7 @@ func (e *Encoder) EmbedTokens(ctx context.Context, seqs [][]int32) ([][]float32,
 		for _, i := range order[lo:hi] {
 			batch = append(batch, seqs[i])
 		}
-		vecs, err := e.eng.embed(batch)
+		vecs, err := e.eng.embed(batch, kind)
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,8 @@ package encoder
 import (
 	"fmt"
 
+	"github.com/ragtune/ragtune/retrieval"
+
 	"github.com/ragtune/ragtune/bindings"
 	"github.com/ragtune/ragtune/bindings/gguf"
 	"github.com/ragtune/ragtune/tune/adapter"
@@ -31,9 +33,18 @@ type graphEngine struct {
 	m       *model.Model
 	ad      *adapter.Adapter
 	alloc   *bindings.Allocator
-	graphs  map[[2]int]*compiled
+	graphs  map[graphKey]*compiled
 	pad     int32
 	current *compiled
+	// borrowed: m and be belong to the caller (FromModel).
+	borrowed  bool
+	queryOnly bool
+}
+
+// graphKey is a padded shape and whether adapters are left out.
+type graphKey struct {
+	S, B int
+	base bool
 }
 
 type compiled struct {
@@ -55,7 +66,7 @@ func newGraphEngine(path string, tok *Tokenizer, opts Options) (*graphEngine, er
 		be.Close()
 		return nil, err
 	}
-	e := &graphEngine{be: be, m: m, alloc: be.NewAllocator(), graphs: map[[2]int]*compiled{}, pad: 0}
+	e := &graphEngine{be: be, m: m, alloc: be.NewAllocator(), graphs: map[graphKey]*compiled{}, queryOnly: opts.QueryOnlyAdapter}
 	if opts.Adapter != "" {
 		if e.ad, err = adapter.Load(opts.Adapter, m, be, opts.AdapterScale); err != nil {
 			e.close()
@@ -70,6 +81,9 @@ func (e *graphEngine) close() {
 		c.ctx.Close()
 	}
 	e.alloc.Close()
+	if e.borrowed {
+		return
+	}
 	if e.ad != nil {
 		e.ad.Close()
 	}
@@ -77,8 +91,8 @@ func (e *graphEngine) close() {
 	e.be.Close()
 }
 
-func (e *graphEngine) graph(S, B int) (*compiled, error) {
-	if c, ok := e.graphs[[2]int{S, B}]; ok {
+func (e *graphEngine) graph(key graphKey) (*compiled, error) {
+	if c, ok := e.graphs[key]; ok {
 		return c, nil
 	}
 	nodes := 64 + 64*len(e.m.Layers)
@@ -86,7 +100,7 @@ func (e *graphEngine) graph(S, B int) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	in, out := e.m.Embed(ctx, S, B, model.BuildOptions{})
+	in, out := e.m.Embed(ctx, key.S, key.B, model.BuildOptions{SkipAdapters: key.base})
 	out.SetOutput()
 	g, err := ctx.NewGraph(nodes, false)
 	if err == nil {
@@ -97,17 +111,17 @@ func (e *graphEngine) graph(S, B int) (*compiled, error) {
 		return nil, fmt.Errorf("building the embedding graph: %w", err)
 	}
 	c := &compiled{ctx: ctx, g: g, in: in, out: out}
-	e.graphs[[2]int{S, B}] = c
+	e.graphs[key] = c
 	return c, nil
 }
 
-func (e *graphEngine) embed(seqs [][]int32) ([][]float32, error) {
+func (e *graphEngine) embed(seqs [][]int32, kind retrieval.TextKind) ([][]float32, error) {
 	S := 0
 	for _, s := range seqs {
 		S = max(S, len(s))
 	}
 	S = min((S+seqRound-1)/seqRound*seqRound, e.m.Ctx)
-	c, err := e.graph(S, len(seqs))
+	c, err := e.graph(graphKey{S: S, B: len(seqs), base: e.queryOnly && kind == retrieval.Document})
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package encoder
 
 import (
 	"github.com/ragtune/ragtune/bindings"
+	"github.com/ragtune/ragtune/retrieval"
 	"github.com/ragtune/ragtune/tune/model"
 )
 
@@ -45,7 +46,7 @@ func newLlamaEngine(path string, cfg model.Config, opts Options) (*llamaEngine, 
 	return e, nil
 }
 
-func (e *llamaEngine) embed(seqs [][]int32) ([][]float32, error) {
+func (e *llamaEngine) embed(seqs [][]int32, _ retrieval.TextKind) ([][]float32, error) {
 	return e.c.EmbedPooled(seqs)
 }
 

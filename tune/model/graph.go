@@ -38,6 +38,9 @@ type BuildOptions struct {
 	Trainable bool
 	// Normalize L2-normalises the pooled vectors inside the graph.
 	Normalize bool
+	// SkipAdapters builds the base model alone, ignoring m.Adapters
+	// (documents under query-side-only adaptation).
+	SkipAdapters bool
 }
 
 // Embed builds the graph from token ids to pooled embeddings [E, B].
@@ -82,7 +85,7 @@ type builder struct {
 // linear is W·x + b, plus Scale·B·(A·x) when the layer carries a LoRA pair.
 func (b *builder) linear(l Linear, x bindings.Tensor) bindings.Tensor {
 	y := b.ctx.MulMat(l.W, x)
-	if lora, ok := b.m.Adapters[l.Name]; ok {
+	if lora, ok := b.m.Adapters[l.Name]; ok && !b.opts.SkipAdapters {
 		xa := x
 		if b.opts.Trainable && lora.Dropout > 0 {
 			mask := b.ctx.NewTensor(bindings.TypeF32, x.Ne()[0], x.Ne()[1]).SetInput()
