@@ -1,8 +1,9 @@
 package hpo
 
 import (
+	"cmp"
 	"math"
-	"sort"
+	"slices"
 )
 
 // TPEOptions are TPESampler's settings; DefaultTPEOptions gives Optuna 3.1's.
@@ -233,12 +234,15 @@ func splitObservations(obs []tpeObservation, nBelow int) (below, above []tpeObse
 	if len(obs) > 0 && len(obs[0].values) > 1 {
 		belowIdx = multiObjectiveBelow(obs, nBelow)
 	} else {
-		sort.SliceStable(idx, func(a, b int) bool {
-			x, y := obs[idx[a]], obs[idx[b]]
-			if x.step != y.step {
-				return x.step < y.step
+		slices.SortFunc(idx, func(a, b int) int { // stable: ties by trial order
+			x, y := &obs[a], &obs[b]
+			if c := cmp.Compare(x.step, y.step); c != 0 {
+				return c
 			}
-			return x.values[0] < y.values[0]
+			if c := cmp.Compare(x.values[0], y.values[0]); c != 0 {
+				return c
+			}
+			return a - b
 		})
 		belowIdx = idx[:nBelow]
 	}
@@ -370,10 +374,11 @@ func hypervolumeWeights(below []tpeObservation, keep []int) []float64 {
 // observedValues extracts the internal values of dims from the observations
 // that have all of them inside the current bounds, and which ones those are.
 func observedValues(set []tpeObservation, dims []dim) ([][]float64, []int) {
-	var out [][]float64
-	var keep []int
+	out := make([][]float64, 0, len(set))
+	keep := make([]int, 0, len(set))
+	backing := make([]float64, len(set)*len(dims))
 	for j, o := range set {
-		row := make([]float64, len(dims))
+		row := backing[j*len(dims) : (j+1)*len(dims) : (j+1)*len(dims)]
 		ok := true
 		for k, d := range dims {
 			v, has := o.trial.InternalParams[d.name]

@@ -3,7 +3,7 @@ package hpo
 import (
 	"math"
 	"math/rand/v2"
-	"sort"
+	"slices"
 )
 
 // This file is TPE's Parzen estimator (Optuna 3.1, parzen_estimator.py):
@@ -47,7 +47,12 @@ type parzenDim struct {
 	univariateMass []parzenMerged // univariate numerical: kernels merged by (μ, σ)
 }
 
-type parzenMerged struct{ mu, sigma, logW, logZ float64 }
+// parzenMerged is a univariate kernel with its weight and constants folded in.
+type parzenMerged struct {
+	mu, sigma, invSigma float64
+	logZ                float64 // log mass on the bounds
+	logWC               float64 // log weight − logZ (and − log σ√(2π) when continuous)
+}
 
 type parzenEstimator struct {
 	weights []float64
@@ -94,10 +99,15 @@ func newParzenEstimator(dims []dim, obs [][]float64, weights []float64, p parzen
 	for _, x := range w {
 		sum += x
 	}
-	e := &parzenEstimator{weights: w, logW: make([]float64, len(w)), params: p}
+	e := &parzenEstimator{weights: w, params: p}
 	for i := range w {
 		w[i] /= sum
-		e.logW[i] = math.Log(w[i])
+	}
+	if p.multivariate {
+		e.logW = make([]float64, len(w))
+		for i := range w {
+			e.logW[i] = math.Log(w[i])
+		}
 	}
 	sigma0 := 0.0
 	if p.multivariate {
@@ -146,12 +156,14 @@ func newParzenEstimator(dims []dim, obs [][]float64, weights []float64, p parzen
 		}
 		sigmas := make([]float64, len(w))
 		span := pd.high - pd.low
+		var bucket []int
+		nBuckets := 0
 		if p.multivariate {
 			for i := range sigmas {
 				sigmas[i] = sigma0 * span
 			}
 		} else {
-			univariateSigmas(mus, sigmas, pd.low, pd.high, p.considerEndpoints)
+			bucket, nBuckets = univariateSigmas(mus, sigmas, pd.low, pd.high, p.considerEndpoints)
 		}
 		minSigma := tpeEPS
 		if p.considerMagicClip {
@@ -162,8 +174,17 @@ func newParzenEstimator(dims []dim, obs [][]float64, weights []float64, p parzen
 		}
 		if considerPrior {
 			sigmas[n] = span
+			if bucket != nil {
+				bucket[n] = nBuckets // the prior's σ is its own
+				nBuckets++
+			}
 		}
 		pd.mu, pd.sigma = mus, sigmas
+		if !p.multivariate {
+			pd.univariateMass = mergeKernels(bucket, nBuckets, mus, sigmas, w, pd.low, pd.high, pd.q)
+			e.dims = append(e.dims, pd)
+			continue
+		}
 		pd.logZ = make([]float64, len(w))
 		pd.invSigma = make([]float64, len(w))
 		pd.logC = make([]float64, len(w))
@@ -185,57 +206,99 @@ func newParzenEstimator(dims []dim, obs [][]float64, weights []float64, p parzen
 				pd.offsetLogMass[i] = math.NaN()
 			}
 		}
-		if !p.multivariate {
-			pd.univariateMass = mergeKernels(mus, sigmas, e.logW, pd.logZ)
-		}
 		e.dims = append(e.dims, pd)
 	}
 	return e
 }
 
-// univariateSigmas sets each kernel's bandwidth to the larger gap to its
-// neighbours among the sorted means padded with the bounds; without
-// considerEndpoints the outermost kernels use their inner gap only.
-func univariateSigmas(mus, sigmas []float64, low, high float64, considerEndpoints bool) {
-	order := make([]int, len(mus))
-	for i := range order {
-		order[i] = i
+// univariateSigmas sets each kernel's bandwidth as Optuna does: the larger
+// gap to its neighbours among the sorted means padded with the bounds; without
+// considerEndpoints the outermost kernels use their inner gap only. Equal
+// means (frequent for discrete parameters) sit in runs where only the first
+// and last kernel see a gap. Instead of sorting kernels it sorts the values
+// and places each kernel in its run, which also yields buckets of kernels
+// with identical (μ, σ) for mergeKernels: 3 per distinct value (first or
+// single, middle, last of the run).
+func univariateSigmas(mus, sigmas []float64, low, high float64, considerEndpoints bool) (bucket []int, nBuckets int) {
+	sorted := slices.Clone(mus)
+	slices.Sort(sorted)
+	var distinct []float64
+	var runLen []int
+	for _, v := range sorted {
+		if len(distinct) == 0 || v != distinct[len(distinct)-1] {
+			distinct = append(distinct, v)
+			runLen = append(runLen, 0)
+		}
+		runLen[len(runLen)-1]++
 	}
-	sort.SliceStable(order, func(a, b int) bool { return mus[order[a]] < mus[order[b]] })
-	padded := make([]float64, len(mus)+2)
-	padded[0], padded[len(padded)-1] = low, high
-	for i, o := range order {
-		padded[i+1] = mus[o]
+	last := len(distinct) - 1
+	seen := make([]int, len(distinct))
+	bucket = make([]int, len(mus))
+	for i, m := range mus {
+		pos, _ := slices.BinarySearch(distinct, m)
+		rank, run := seen[pos], runLen[pos]
+		seen[pos]++
+		left, right := low, high
+		if pos > 0 {
+			left = distinct[pos-1]
+		}
+		if pos < last {
+			right = distinct[pos+1]
+		}
+		var sigma float64
+		class := 1 // middle of a run: both gaps are zero
+		switch {
+		case run == 1:
+			sigma, class = math.Max(m-left, right-m), 0
+		case rank == 0:
+			sigma, class = m-left, 0
+		case rank == run-1:
+			sigma, class = right-m, 2
+		}
+		if !considerEndpoints && len(mus) >= 2 {
+			switch {
+			case pos == 0 && rank == 0: // first kernel: its right gap only
+				sigma = 0
+				if run == 1 {
+					sigma = right - m
+				}
+			case pos == last && rank == run-1: // last kernel: its left gap only
+				sigma = 0
+				if run == 1 {
+					sigma = m - left
+				}
+			}
+		}
+		sigmas[i] = sigma
+		bucket[i] = 3*pos + class
 	}
-	for i, o := range order {
-		sigmas[o] = math.Max(padded[i+1]-padded[i], padded[i+2]-padded[i+1])
-	}
-	if !considerEndpoints && len(padded) >= 4 {
-		sigmas[order[0]] = padded[2] - padded[1]
-		sigmas[order[len(order)-1]] = padded[len(padded)-2] - padded[len(padded)-3]
-	}
+	return bucket, 3 * len(distinct)
 }
 
-// mergeKernels adds up the weights of kernels with equal (μ, σ): discrete
-// parameters repeat values, and a density is a sum over kernels.
-func mergeKernels(mus, sigmas, logW, logZ []float64) []parzenMerged {
-	type key struct{ mu, sigma float64 }
-	idx := make(map[key]int, len(mus))
-	var out []parzenMerged
-	var wsum []float64
-	for i := range mus {
-		k := key{mus[i], sigmas[i]}
-		j, ok := idx[k]
-		if !ok {
-			j = len(out)
-			idx[k] = j
-			out = append(out, parzenMerged{mu: mus[i], sigma: sigmas[i], logZ: logZ[i]})
-			wsum = append(wsum, 0)
-		}
-		wsum[j] += math.Exp(logW[i])
+// mergeKernels adds up the weights of kernels in the same bucket (equal μ
+// and σ): a univariate density is a plain sum over kernels, and discrete
+// parameters repeat values. Each merged kernel carries the constant part of
+// its log density.
+func mergeKernels(bucket []int, nBuckets int, mus, sigmas, w []float64, low, high, q float64) []parzenMerged {
+	wsum := make([]float64, nBuckets)
+	member := make([]int, nBuckets)
+	for i, b := range bucket {
+		wsum[b] += w[i]
+		member[b] = i
 	}
-	for j := range out {
-		out[j].logW = math.Log(wsum[j])
+	var out []parzenMerged
+	for b, ws := range wsum {
+		if ws == 0 {
+			continue
+		}
+		i := member[b]
+		m := parzenMerged{mu: mus[i], sigma: sigmas[i], invSigma: 1 / sigmas[i]}
+		m.logZ = logGaussMass((low-m.mu)/m.sigma, (high-m.mu)/m.sigma)
+		m.logWC = math.Log(ws) - m.logZ
+		if q == 0 {
+			m.logWC += -math.Log(m.sigma) - logSqrt2Pi
+		}
+		out = append(out, m)
 	}
 	return out
 }
@@ -340,7 +403,14 @@ func (pd *parzenDim) univariateLogPDF(v float64) float64 {
 	x := pd.d.toParzen(v)
 	comp := make([]float64, len(pd.univariateMass))
 	for j, m := range pd.univariateMass {
-		comp[j] = m.logW + pd.kernelLogPDF(x, m.mu, m.sigma, m.logZ)
+		if pd.q == 0 {
+			z := (x - m.mu) * m.invSigma
+			comp[j] = m.logWC - 0.5*z*z
+			continue
+		}
+		up := math.Min(x+pd.q/2, pd.high)
+		lo := math.Max(x-pd.q/2, pd.low)
+		comp[j] = m.logWC + logGaussMass((lo-m.mu)*m.invSigma, (up-m.mu)*m.invSigma)
 	}
 	return logSumExp(comp)
 }
