@@ -62,7 +62,9 @@ type EmbedderSpec struct {
 	Model     string `json:"model,omitempty"`   // GGUF path, when ragtune embedded the corpus
 	Adapter   string `json:"adapter,omitempty"` // LoRA adapter GGUF path
 	Normalize bool   `json:"normalize"`
-	Vectors   string `json:"vectors,omitempty"` // EMB.jsonl path, when vectors came precomputed
+	// QueryInstruction prefixes query texts (instruction-tuned embedders).
+	QueryInstruction string `json:"query_instruction,omitempty"`
+	Vectors          string `json:"vectors,omitempty"` // EMB.jsonl path, when vectors came precomputed
 }
 
 // HasDense reports whether the folder holds vectors.
