@@ -1,0 +1,384 @@
+// Package modelinit makes, describes and re-encodes model files in
+// llama.cpp's exact GGUF format: tiny random bert and llama models with a
+// vocabulary learnt from a corpus (ragtune model init), a summary of any
+// model or adapter file (model info), and quantization of a model's weight
+// matrices with ggml's own quantizers (model quantize).
+//
+// The tensor sets, shapes and key types follow
+// ../shared/reference/gguf-embeddings-and-lora.md sections 2 and 3; every
+// file written here passes gguf.ValidateModel and loads in llama.cpp.
+package modelinit
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/ragtune/ragtune/bindings"
+	"github.com/ragtune/ragtune/bindings/gguf"
+)
+
+// Options describe a model to create. Zero sizes take the architecture's
+// defaults (see Defaults).
+type Options struct {
+	Arch       string   // "bert" or "llama"
+	Texts      []string // corpus the vocabulary is learnt from
+	Vocabulary *Vocab   // a vocabulary built before (BuildWordPiece for bert, BuildSentencePiece for llama); Texts and Vocab are then unused
+	Layers     int
+	Dim        int // hidden size (embedding_length)
+	Heads      int
+	KVHeads    int // llama only (GQA); bert requires Heads
+	FF         int // feed-forward width
+	Ctx        int // context length (bert: rows of position_embd)
+	Vocab      int // vocabulary size (upper bound; a small corpus may give fewer)
+	Seed       uint64
+	Pooling    string          // bert: mean, cls or last; llama pools the last token
+	Type       gguf.TensorType // type of 2-D weight matrices: F32, F16, Q8_0, Q4_0, Q4_K
+	OutputHead bool            // llama: write a separate output.weight instead of tying it to token_embd
+	Name       string          // general.name
+}
+
+// Defaults fills zero fields with a tiny model of the architecture: 2
+// layers, width 64, 4 heads (llama: 2 KV heads), FF 128, context 64
+// (llama 128), vocabulary 1000, mean pooling (bert), F32.
+func (o *Options) Defaults() {
+	def := func(p *int, v int) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	def(&o.Layers, 2)
+	def(&o.Dim, 64)
+	def(&o.Heads, 4)
+	def(&o.FF, 128)
+	def(&o.Vocab, 1000)
+	if o.Arch == "llama" {
+		def(&o.KVHeads, max(o.Heads/2, 1))
+		def(&o.Ctx, 128)
+	} else {
+		def(&o.KVHeads, o.Heads)
+		def(&o.Ctx, 64)
+		if o.Pooling == "" {
+			o.Pooling = "mean"
+		}
+	}
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	if o.Name == "" {
+		o.Name = "ragtune-tiny-" + o.Arch
+	}
+}
+
+var poolingTypes = map[string]uint32{"none": gguf.PoolingNone, "mean": gguf.PoolingMean, "cls": gguf.PoolingCLS, "last": gguf.PoolingLast}
+
+// check refuses options llama.cpp could not load or that make no model.
+func (o *Options) check() error {
+	if o.Arch != "bert" && o.Arch != "llama" {
+		return fmt.Errorf("--arch %q: expected bert or llama", o.Arch)
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"--layers", o.Layers}, {"--dim", o.Dim}, {"--heads", o.Heads}, {"--kv-heads", o.KVHeads}, {"--ff", o.FF}, {"--ctx", o.Ctx}, {"--vocab", o.Vocab}} {
+		if f.v <= 0 || f.v > math.MaxInt32 {
+			return fmt.Errorf("%s must be positive, got %d", f.name, f.v)
+		}
+	}
+	if o.Layers > gguf.MaxLayers {
+		return fmt.Errorf("--layers %d: llama.cpp allows at most %d", o.Layers, gguf.MaxLayers)
+	}
+	if o.Dim%o.Heads != 0 {
+		return fmt.Errorf("--dim %d is not divisible by --heads %d", o.Dim, o.Heads)
+	}
+	if o.Arch == "bert" {
+		if o.KVHeads != o.Heads {
+			return fmt.Errorf("--kv-heads %d: bert has no grouped-query attention (must equal --heads %d)", o.KVHeads, o.Heads)
+		}
+		if _, ok := poolingTypes[o.Pooling]; !ok {
+			return fmt.Errorf("--pooling %q: expected mean, cls, last or none", o.Pooling)
+		}
+		if o.OutputHead {
+			return fmt.Errorf("bert has no output head")
+		}
+	} else {
+		if o.Heads%o.KVHeads != 0 {
+			return fmt.Errorf("--heads %d is not a multiple of --kv-heads %d", o.Heads, o.KVHeads)
+		}
+		if hd := o.Dim / o.Heads; hd%2 != 0 {
+			return fmt.Errorf("head size %d (--dim/--heads) must be even for rotary embeddings", hd)
+		}
+		if o.Pooling != "" && o.Pooling != "last" {
+			return fmt.Errorf("--pooling %q: llama models pool the last token (llama.cpp reads no pooling key for llama)", o.Pooling)
+		}
+	}
+	switch o.Type {
+	case gguf.F32, gguf.F16, gguf.Q8_0, gguf.Q4_0, gguf.Q4_K:
+	default:
+		return fmt.Errorf("--type %s: expected f32, f16, q8_0, q4_0 or q4_k", o.Type)
+	}
+	if bs := o.Type.BlockSize(); o.Dim%bs != 0 || o.FF%bs != 0 {
+		return fmt.Errorf("--type %s stores rows in blocks of %d: --dim %d and --ff %d must both be multiples of %d", o.Type, bs, o.Dim, o.FF, bs)
+	}
+	if len(o.Texts) == 0 && o.Vocabulary == nil {
+		return fmt.Errorf("the corpus is empty: the vocabulary is learnt from it")
+	}
+	return nil
+}
+
+// Result says what Build made.
+type Result struct {
+	Builder *gguf.Builder
+	Vocab   *Vocab
+	Params  int64 // number of weights
+}
+
+// Build makes the model in memory.
+func Build(o Options) (*Result, error) {
+	o.Defaults()
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	v, err := o.Vocabulary, error(nil)
+	switch {
+	case v != nil:
+	case o.Arch == "bert":
+		v, err = BuildWordPiece(o.Texts, o.Vocab)
+	default:
+		v, err = BuildSentencePiece(o.Texts, o.Vocab)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m := &maker{o: o, b: gguf.NewBuilder(), rng: rand.New(rand.NewPCG(o.Seed, 0x9e3779b97f4a7c15))}
+	if o.Arch == "bert" {
+		m.bertKVs(v)
+		m.bertTensors(len(v.Tokens))
+	} else {
+		m.llamaKVs(v)
+		m.llamaTensors(len(v.Tokens))
+	}
+	if m.err != nil {
+		return nil, m.err
+	}
+	return &Result{Builder: m.b, Vocab: v, Params: m.params}, nil
+}
+
+// Write builds the model and writes it atomically to path.
+func Write(path string, o Options) (*Result, error) {
+	r, err := Build(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Builder.WriteFile(path); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// FileTypeOf is the general.file_type value for weights of type t.
+func FileTypeOf(t gguf.TensorType) gguf.FileType {
+	switch t {
+	case gguf.F16:
+		return gguf.FileTypeF16
+	case gguf.Q8_0:
+		return gguf.FileTypeQ8_0
+	case gguf.Q4_0:
+		return gguf.FileTypeQ4_0
+	case gguf.Q4_K:
+		return gguf.FileTypeQ4_K_S
+	case gguf.BF16:
+		return gguf.FileTypeBF16
+	}
+	return gguf.FileTypeAllF32
+}
+
+// quantizationVersion is general.quantization_version (GGML_QNT_VERSION).
+const quantizationVersion = 2
+
+type maker struct {
+	o      Options
+	b      *gguf.Builder
+	rng    *rand.Rand
+	params int64
+	err    error
+}
+
+func (m *maker) set(key string, v gguf.Value) { m.b.MustSet(key, v) }
+
+func u32(v int) gguf.Value { return gguf.Of(uint32(v)) }
+
+func (m *maker) general(arch string) {
+	m.set("general.architecture", gguf.Of(arch))
+	m.set("general.type", gguf.Of("model"))
+	m.set("general.name", gguf.Of(m.o.Name))
+}
+
+func (m *maker) fileType() {
+	m.set("general.file_type", gguf.Of(uint32(FileTypeOf(m.o.Type))))
+	if m.o.Type.Quantized() {
+		m.set("general.quantization_version", gguf.Of(uint32(quantizationVersion)))
+	}
+}
+
+func (m *maker) bertKVs(v *Vocab) {
+	o := m.o
+	m.general("bert")
+	m.set("bert.block_count", u32(o.Layers))
+	m.set("bert.context_length", u32(o.Ctx))
+	m.set("bert.embedding_length", u32(o.Dim))
+	m.set("bert.feed_forward_length", u32(o.FF))
+	m.set("bert.attention.head_count", u32(o.Heads))
+	m.set("bert.attention.layer_norm_epsilon", gguf.Of(float32(1e-12)))
+	m.fileType()
+	m.set("bert.attention.causal", gguf.Of(false))
+	m.set("bert.pooling_type", gguf.Of(poolingTypes[o.Pooling]))
+	m.set("tokenizer.ggml.token_type_count", u32(2))
+	m.set("tokenizer.ggml.model", gguf.Of("bert"))
+	m.set("tokenizer.ggml.tokens", gguf.ArrayOf(v.Tokens))
+	m.set("tokenizer.ggml.token_type", gguf.ArrayOf(v.Types))
+	// A small vocabulary must set every id: llama.cpp's defaults (101, 100,
+	// 102, 0, 103) are not range-checked.
+	m.set("tokenizer.ggml.bos_token_id", u32(bertCLS))
+	m.set("tokenizer.ggml.eos_token_id", u32(bertSEP))
+	m.set("tokenizer.ggml.unknown_token_id", u32(bertUnk))
+	m.set("tokenizer.ggml.seperator_token_id", u32(bertSEP))
+	m.set("tokenizer.ggml.padding_token_id", u32(bertPad))
+	m.set("tokenizer.ggml.cls_token_id", u32(bertCLS))
+	m.set("tokenizer.ggml.mask_token_id", u32(bertMask))
+}
+
+func (m *maker) llamaKVs(v *Vocab) {
+	o := m.o
+	m.general("llama")
+	m.set("llama.block_count", u32(o.Layers))
+	m.set("llama.context_length", u32(o.Ctx))
+	m.set("llama.embedding_length", u32(o.Dim))
+	m.set("llama.feed_forward_length", u32(o.FF))
+	m.set("llama.attention.head_count", u32(o.Heads))
+	m.set("llama.attention.head_count_kv", u32(o.KVHeads))
+	m.set("llama.rope.freq_base", gguf.Of(float32(10000)))
+	m.set("llama.attention.layer_norm_rms_epsilon", gguf.Of(float32(1e-5)))
+	m.set("llama.rope.dimension_count", u32(o.Dim/o.Heads))
+	m.set("llama.vocab_size", u32(len(v.Tokens)))
+	m.fileType()
+	m.set("tokenizer.ggml.model", gguf.Of("llama"))
+	m.set("tokenizer.ggml.pre", gguf.Of("default"))
+	m.set("tokenizer.ggml.tokens", gguf.ArrayOf(v.Tokens))
+	m.set("tokenizer.ggml.scores", gguf.ArrayOf(v.Scores))
+	m.set("tokenizer.ggml.token_type", gguf.ArrayOf(v.Types))
+	m.set("tokenizer.ggml.bos_token_id", u32(spmBOS))
+	m.set("tokenizer.ggml.eos_token_id", u32(spmEOS))
+	m.set("tokenizer.ggml.unknown_token_id", u32(spmUnk))
+	m.set("tokenizer.ggml.add_bos_token", gguf.Of(true))
+	// e5-mistral and Linq-Embed-Mistral pool the final </s>.
+	m.set("tokenizer.ggml.add_eos_token", gguf.Of(true))
+}
+
+const weightStd = 0.02
+
+// matrix adds a 2-D weight of ne = [in, out] in the model's type, drawn
+// from N(0, weightStd²).
+func (m *maker) matrix(name string, in, out int) { m.matrixAs(name, in, out, m.o.Type) }
+
+func (m *maker) matrixAs(name string, in, out int, typ gguf.TensorType) {
+	v := m.normal(in*out, 0, weightStd)
+	m.tensor(name, typ, []int64{int64(in), int64(out)}, v, out, in)
+}
+
+// vector adds a 1-D F32 tensor around mean (1 for norm gains, 0 for
+// biases) with a little noise, so tests notice a gain or bias applied wrongly.
+func (m *maker) vector(name string, n int, mean float64) {
+	m.tensor(name, gguf.F32, []int64{int64(n)}, m.normal(n, mean, weightStd), 1, n)
+}
+
+func (m *maker) normal(n int, mean, std float64) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(mean + std*m.rng.NormFloat64())
+	}
+	return v
+}
+
+func (m *maker) tensor(name string, typ gguf.TensorType, dims []int64, v []float32, rows, cols int) {
+	if m.err != nil {
+		return
+	}
+	data, err := Encode(typ, v, rows, cols)
+	if err == nil {
+		err = m.b.AddTensor(name, typ, dims, data)
+	}
+	if err != nil {
+		m.err = fmt.Errorf("tensor %s: %w", name, err)
+	}
+	m.params += int64(len(v))
+}
+
+// Encode stores rows×cols floats as typ: F32 and F16 in Go, quantized
+// types with ggml's own quantizers, so the bytes equal llama.cpp's.
+func Encode(typ gguf.TensorType, v []float32, rows, cols int) ([]byte, error) {
+	switch typ {
+	case gguf.F32:
+		return gguf.EncodeF32(v), nil
+	case gguf.F16:
+		return gguf.EncodeF16(v), nil
+	}
+	if bs := typ.BlockSize(); bs == 0 || cols%bs != 0 {
+		return nil, fmt.Errorf("row length %d is not a multiple of the %s block size %d", cols, typ, bs)
+	}
+	return bindings.Quantize(bindings.Type(typ), v, rows, cols)
+}
+
+func (m *maker) bertTensors(vocab int) {
+	o := m.o
+	E, F := o.Dim, o.FF
+	m.matrix("token_embd.weight", E, vocab)
+	// Position and token-type tables stay F32, as llama-quantize keeps them:
+	// bert adds a view of token_types row 0, which ggml cannot do quantized.
+	m.matrixAs("token_types.weight", E, 2, gguf.F32)
+	m.matrixAs("position_embd.weight", E, o.Ctx, gguf.F32)
+	m.vector("token_embd_norm.weight", E, 1)
+	m.vector("token_embd_norm.bias", E, 0)
+	for l := range o.Layers {
+		b := fmt.Sprintf("blk.%d.", l)
+		for _, p := range []string{"attn_q", "attn_k", "attn_v"} {
+			m.matrix(b+p+".weight", E, E)
+			m.vector(b+p+".bias", E, 0)
+		}
+		m.matrix(b+"attn_output.weight", E, E)
+		m.vector(b+"attn_output.bias", E, 0)
+		m.vector(b+"attn_output_norm.weight", E, 1)
+		m.vector(b+"attn_output_norm.bias", E, 0)
+		m.matrix(b+"ffn_up.weight", E, F)
+		m.vector(b+"ffn_up.bias", F, 0)
+		m.matrix(b+"ffn_down.weight", F, E)
+		m.vector(b+"ffn_down.bias", E, 0)
+		m.vector(b+"layer_output_norm.weight", E, 1)
+		m.vector(b+"layer_output_norm.bias", E, 0)
+	}
+}
+
+func (m *maker) llamaTensors(vocab int) {
+	o := m.o
+	E, F := o.Dim, o.FF
+	kv := o.Dim / o.Heads * o.KVHeads
+	m.matrix("token_embd.weight", E, vocab)
+	for l := range o.Layers {
+		b := fmt.Sprintf("blk.%d.", l)
+		m.vector(b+"attn_norm.weight", E, 1)
+		// Q/K rows are random, so the rotary row permutation of converted
+		// checkpoints is moot here.
+		m.matrix(b+"attn_q.weight", E, E)
+		m.matrix(b+"attn_k.weight", E, kv)
+		m.matrix(b+"attn_v.weight", E, kv)
+		m.matrix(b+"attn_output.weight", E, E)
+		m.vector(b+"ffn_norm.weight", E, 1)
+		m.matrix(b+"ffn_gate.weight", E, F)
+		m.matrix(b+"ffn_up.weight", E, F)
+		m.matrix(b+"ffn_down.weight", F, E)
+	}
+	m.vector("output_norm.weight", E, 1)
+	if o.OutputHead {
+		m.matrix("output.weight", E, vocab)
+	}
+}
