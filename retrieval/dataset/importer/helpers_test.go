@@ -47,3 +47,14 @@ func writeFile(t testing.TB, dir, name, content string) string {
 	}
 	return p
 }
+
+func copyFile(t testing.TB, from, to string) {
+	t.Helper()
+	raw, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -30,6 +30,9 @@ type record struct {
 	objects map[string]map[string]string
 	// cols gives a CSV cell's column for error positions.
 	cols map[string]int
+	// header lists the table's columns for formats that have a fixed set
+	// (CSV, Parquet), so even a bad row tells which columns exist.
+	header []string
 	bad  *dataset.InputError
 }
 
@@ -266,10 +269,10 @@ func csvSource(path string, comma rune) source {
 				if !errors.As(err, &pe) {
 					return csvError(path, err)
 				}
-				rec = &record{path: path, line: pe.Line, bad: csvError(path, err).(*dataset.InputError)}
+				rec = &record{path: path, line: pe.Line, header: header, bad: csvError(path, err).(*dataset.InputError)}
 			} else {
 				line, _ := cr.FieldPos(0)
-				rec = &record{path: path, line: line, cells: map[string][]string{}, cols: map[string]int{}}
+				rec = &record{path: path, line: line, header: header, cells: map[string][]string{}, cols: map[string]int{}}
 				if len(fields) != len(header) {
 					rec.bad = &dataset.InputError{Path: path, Line: line, Err: fmt.Errorf("%w: %d fields, the header has %d", dataset.ErrBadRecord, len(fields), len(header))}
 				}
@@ -315,6 +318,9 @@ func columnsOf(src source) ([]string, error) {
 	n := 0
 	errStop := errors.New("stop")
 	err := src(func(r *record) error {
+		for _, c := range r.header {
+			seen[c] = true
+		}
 		if r.bad != nil {
 			return nil
 		}

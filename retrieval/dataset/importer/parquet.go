@@ -68,9 +68,13 @@ func parquetSource(path string) source {
 		for rr.Next() {
 			rec := rr.RecordBatch()
 			schema := rec.Schema()
+			header := make([]string, schema.NumFields())
+			for c := range header {
+				header[c] = schema.Field(c).Name
+			}
 			for i := 0; i < int(rec.NumRows()); i++ {
 				row++
-				r := &record{path: path, line: row, cells: map[string][]string{}}
+				r := &record{path: path, line: row, header: header, cells: map[string][]string{}}
 				for c := 0; c < int(rec.NumCols()); c++ {
 					name := schema.Field(c).Name
 					vals, ok, err := cellStrings(rec.Column(c), i)

@@ -56,17 +56,17 @@ func inferColumns(path string, cols []string, st bool) (Columns, error) {
 // importTable reads a CSV, JSONL or Parquet table (and its corpus file).
 func importTable(b *builder, path string, format Format, opts Options) error {
 	src := tableSource(path, format, opts.Delimiter)
+	names, err := columnsOf(src)
+	if err != nil {
+		return err
+	}
 	cols := opts.Columns
 	if cols.empty() {
-		names, err := columnsOf(src)
-		if err != nil {
-			return err
-		}
 		if cols, err = inferColumns(path, names, format == ST); err != nil {
 			return err
 		}
 	}
-	if err := checkColumns(path, cols); err != nil {
+	if err := checkColumns(path, cols, names); err != nil {
 		return err
 	}
 	if opts.Corpus != "" {
@@ -89,8 +89,19 @@ func importTable(b *builder, path string, format Format, opts Options) error {
 	})
 }
 
-// checkColumns rejects mappings that cannot work, before reading rows.
-func checkColumns(path string, c Columns) error {
+// checkColumns rejects mappings that cannot work, before reading rows:
+// mapped columns must exist in the table (names: its columns, as seen in
+// the first rows).
+func checkColumns(path string, c Columns, names []string) error {
+	if len(names) == 0 {
+		return fmt.Errorf("%s: no records", path)
+	}
+	for _, col := range append([]string{c.ID, c.Title, c.Text, c.Query, c.QueryID, c.Positive, c.PositiveID}, c.Negatives...) {
+		if col != "" && !slices.Contains(names, col) {
+			return &dataset.InputError{Path: path, Field: col,
+				Err: fmt.Errorf("%w: the table's columns are %s", dataset.ErrMissingField, strings.Join(names, ", "))}
+		}
+	}
 	switch {
 	case c.Positive != "" && c.Query == "":
 		return fmt.Errorf("%s: a positive column needs a query column (--query-col)", path)
