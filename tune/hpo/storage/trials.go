@@ -44,11 +44,36 @@ func (s *Storage) insertTrial(ctx context.Context, tx *sql.Tx, studyID int64, st
 
 // CreateTrial starts a new RUNNING trial and returns its id and number.
 func (s *Storage) CreateTrial(ctx context.Context, studyID int64) (id int64, number int, err error) {
+	id, number, _, err = s.CreateTrialBelow(ctx, studyID, 0)
+	return id, number, err
+}
+
+// CreateTrialBelow starts a new RUNNING trial only while the study has fewer
+// than limit trials that count or may still count (COMPLETE, PRUNED,
+// RUNNING, WAITING); the check and the insert share the study lock, so
+// concurrent workers never overshoot a schedule's total. limit ≤ 0 means no
+// limit. ok is false when the limit is reached.
+func (s *Storage) CreateTrialBelow(ctx context.Context, studyID int64, limit int) (id int64, number int, ok bool, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
+		ok = false
+		if limit > 0 {
+			var locked int64
+			if err := tx.QueryRowContext(ctx, s.q("SELECT study_id FROM studies WHERE study_id = ?"+s.forUpdate()), studyID).Scan(&locked); err != nil {
+				return fmt.Errorf("locking study %d: %v", studyID, err)
+			}
+			var n int
+			if err := tx.QueryRowContext(ctx, s.q("SELECT count(*) FROM trials WHERE study_id = ? AND state IN ('COMPLETE', 'PRUNED', 'RUNNING', 'WAITING')"), studyID).Scan(&n); err != nil {
+				return err
+			}
+			if n >= limit {
+				return nil
+			}
+		}
 		id, number, err = s.insertTrial(ctx, tx, studyID, hpo.Running, formatTime(time.Now()), nil)
+		ok = err == nil
 		return err
 	})
-	return id, number, err
+	return id, number, ok, err
 }
 
 // ClaimWaiting turns the lowest-numbered WAITING trial (an enqueued trial or
@@ -241,7 +266,8 @@ ON CONFLICT (trial_id) DO UPDATE SET heartbeat = `+now), trialID)
 
 // RunningTrial is a RUNNING trial with what tells whether its worker lives.
 type RunningTrial struct {
-	ID, Number int64
+	ID     int64
+	Number int
 	// HeartbeatAge is the time since the last heartbeat by the database
 	// clock; negative when the trial has no heartbeat row.
 	HeartbeatAge time.Duration
