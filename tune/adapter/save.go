@@ -37,8 +37,10 @@ type Pair struct {
 
 // Save writes pairs as a llama.cpp LoRA adapter for a base model of
 // architecture arch: general.type=adapter, adapter.type=lora, alpha as
-// FLOAT32, F32 tensors, 32-byte alignment. meta adds string KVs (for
-// example "ragtune.train.loss"); it may not set the keys llama.cpp reads.
+// FLOAT32, F32 tensors, 32-byte alignment, plus ragtune.rank and
+// ragtune.targets derived from the pairs. meta adds string KVs (for example
+// "ragtune.train.loss") and may replace the derived ones, but not the keys
+// llama.cpp reads.
 // The file is written atomically.
 func Save(path, arch string, alpha float32, pairs []Pair, meta map[string]string) error {
 	b, err := build(arch, alpha, pairs, meta)
@@ -73,7 +75,7 @@ func build(arch string, alpha float32, pairs []Pair, meta map[string]string) (*g
 	}
 	sort.Strings(keys) // deterministic files
 	for _, k := range keys {
-		if k == keyGeneralType || k == keyArch || k == KeyRank || k == KeyTargets || strings.HasPrefix(k, "adapter.") || k == gguf.KeyAlignment {
+		if k == keyGeneralType || k == keyArch || strings.HasPrefix(k, "adapter.") || k == gguf.KeyAlignment {
 			return nil, fmt.Errorf("metadata key %q is reserved", k)
 		}
 		if err := b.Set(k, gguf.Of(meta[k])); err != nil {

@@ -1,0 +1,246 @@
+package adapter_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ragtune/ragtune/bindings"
+	"github.com/ragtune/ragtune/bindings/gguf"
+	"github.com/ragtune/ragtune/retrieval"
+	"github.com/ragtune/ragtune/tune/adapter"
+	"github.com/ragtune/ragtune/tune/encoder"
+	"github.com/ragtune/ragtune/tune/modelinit"
+)
+
+// sharedTexts returns the first n texts of the mini Debian corpus, skipping
+// when the shared data is absent (unless RAGTUNE_REQUIRE_SHARED=1).
+func sharedTexts(t *testing.T, n int) []string {
+	t.Helper()
+	p := filepath.Join("..", "..", "..", "shared", "data", "debian-packages", "mini", "corpus.jsonl")
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("RAGTUNE_REQUIRE_SHARED") == "1" {
+			t.Fatalf("shared data missing: %v", err)
+		}
+		t.Skipf("shared data absent (%v)", err)
+	}
+	texts, err := modelinit.ReadCorpus(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return texts[:min(n, len(texts))]
+}
+
+// tinyModel writes a tiny model whose vocabulary is learnt from texts.
+func tinyModel(t *testing.T, arch string, typ gguf.TensorType, texts []string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), arch+"-"+typ.String()+".gguf")
+	if _, err := modelinit.Write(path, modelinit.Options{Arch: arch, Texts: texts, Type: typ, Seed: 7}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// randomAdapter writes an adapter on every listed kind of every block, with
+// A and B both random and non-zero (a trained B is non-zero; a zero B would
+// make every comparison below vacuous).
+func randomAdapter(t *testing.T, base string, kinds []string, rank int, alpha float32, seed uint64, bStd float64) string {
+	t.Helper()
+	f, err := gguf.Open(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	var pairs []adapter.Pair
+	for blk := 0; ; blk++ {
+		if _, ok := f.Tensor(fmt.Sprintf("blk.%d.attn_q.weight", blk)); !ok {
+			break
+		}
+		for _, k := range kinds {
+			name := fmt.Sprintf("blk.%d.%s.weight", blk, k)
+			w, ok := f.Tensor(name)
+			if !ok {
+				t.Fatalf("%s has no %s", base, name)
+			}
+			in, out := int(w.Dims[0]), int(w.Dims[1])
+			p := adapter.Pair{Base: name, In: in, Out: out, Rank: rank, A: make([]float32, in*rank), B: make([]float32, rank*out)}
+			// PEFT's A init range (±1/√in) and a non-zero B, as after training.
+			for i := range p.A {
+				p.A[i] = float32((rng.Float64()*2 - 1) / math.Sqrt(float64(in)))
+			}
+			for i := range p.B {
+				p.B[i] = float32(rng.NormFloat64() * bStd)
+			}
+			pairs = append(pairs, p)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "adapter.gguf")
+	meta := map[string]string{"general.name": "parity", "ragtune.method": "lora", "ragtune.train.steps": "0"}
+	if err := adapter.Save(path, f.Architecture(), alpha, pairs, meta); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func embed(t *testing.T, model string, opts encoder.Options, texts []string) [][]float32 {
+	t.Helper()
+	opts.Threads, opts.Normalize = 2, true
+	e, err := encoder.Open(model, opts)
+	if err != nil {
+		t.Fatalf("%s (%s): %v", model, opts.Engine, err)
+	}
+	defer e.Close()
+	vecs, err := e.Embed(context.Background(), texts, retrieval.Document)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vecs
+}
+
+// compare returns the smallest cosine and the largest absolute difference
+// between matching (unit) vectors.
+func compare(a, b [][]float32) (minCos, maxAbs float64) {
+	minCos = 1
+	for i := range a {
+		var dot, na, nb float64
+		for j := range a[i] {
+			x, y := float64(a[i][j]), float64(b[i][j])
+			dot += x * y
+			na += x * x
+			nb += y * y
+			maxAbs = max(maxAbs, math.Abs(x-y))
+		}
+		minCos = min(minCos, dot/math.Sqrt(na*nb))
+	}
+	return minCos, maxAbs
+}
+
+// deltaError is the largest ‖a−b‖/‖a−base‖: how far two ways of applying
+// the adapter disagree, relative to how far the adapter moves the vector.
+// Unlike a cosine near 1 it cannot hide a half-applied adapter.
+func deltaError(base, a, b [][]float32) float64 {
+	var worst float64
+	for i := range a {
+		var diff, moved float64
+		for j := range a[i] {
+			diff += math.Pow(float64(a[i][j])-float64(b[i][j]), 2)
+			moved += math.Pow(float64(a[i][j])-float64(base[i][j]), 2)
+		}
+		worst = max(worst, math.Sqrt(diff/moved))
+	}
+	return worst
+}
+
+// bStd sizes B so the adapter moves embeddings clearly but not wildly:
+// bert's post-norms and mean pooling absorb much more than llama's pre-norms.
+var bStd = map[string]float64{"bert": 0.3, "llama": 0.05}
+
+var parityTargets = map[string][]string{
+	"bert":  {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_up", "ffn_down"},
+	"llama": {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"},
+}
+
+// TestParityWithLlamaCpp is the done criterion of the adapter export: one
+// adapter, four ways to apply it (llama.cpp's adapter API, our graph with
+// the adapter, our graph and llama.cpp on the merged model), the same
+// embeddings (cosine ≥ 0.9999 on an f32 base).
+func TestParityWithLlamaCpp(t *testing.T) {
+	texts := sharedTexts(t, 500) // vocabulary; the first 20 are embedded
+	for _, arch := range []string{"bert", "llama"} {
+		t.Run(arch, func(t *testing.T) {
+			base := tinyModel(t, arch, gguf.F32, texts)
+			ad := randomAdapter(t, base, parityTargets[arch], 4, 8, 11, bStd[arch])
+			merged := filepath.Join(t.TempDir(), "merged.gguf")
+			if _, err := adapter.Merge(base, ad, merged, "", 1); err != nil {
+				t.Fatal(err)
+			}
+			sample := texts[:20]
+			llamaCpp := encoder.Options{Engine: encoder.EngineLlama, Exact: true}
+			ggml := encoder.Options{Engine: encoder.EngineGGML}
+			withAdapter := func(o encoder.Options) encoder.Options { o.Adapter = ad; return o }
+			runs := []struct {
+				name string
+				vecs [][]float32
+			}{
+				{"llama.cpp+adapter", embed(t, base, withAdapter(llamaCpp), sample)},
+				{"ggml+adapter", embed(t, base, withAdapter(ggml), sample)},
+				{"ggml merged", embed(t, merged, ggml, sample)},
+				{"llama.cpp merged", embed(t, merged, llamaCpp, sample)},
+			}
+			plain := embed(t, base, ggml, sample)
+			if c, d := compare(plain, runs[1].vecs); c > 0.999 {
+				t.Fatalf("the adapter hardly moves the embeddings (min cosine %.6f, max abs diff %.3g): the test would be vacuous", c, d)
+			} else {
+				t.Logf("%s: base vs adapted: min cosine %.6f, max abs diff %.3g", arch, c, d)
+			}
+			for i := range runs {
+				for j := i + 1; j < len(runs); j++ {
+					c, d := compare(runs[i].vecs, runs[j].vecs)
+					rel := deltaError(plain, runs[i].vecs, runs[j].vecs)
+					t.Logf("%s f32: %-17s vs %-17s 1-min cosine %.2g  max abs diff %.3g  delta error %.2g", arch, runs[i].name, runs[j].name, 1-c, d, rel)
+					if c < 0.9999 || rel > 1e-3 {
+						t.Errorf("%s vs %s: min cosine %.8f (want ≥ 0.9999), delta error %.3g (want ≤ 1e-3)", runs[i].name, runs[j].name, c, rel)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestMergeQuantizedBase merges into a q8_0 base. Applied without merging,
+// the adapter adds its exact delta to the quantized weight; merging
+// re-quantizes W+ΔW (the default keeps q8_0) or stores it as f16/f32. The
+// tolerances are those of one q8_0 rounding of the weights (cosine ≥ 0.999)
+// and of f16 storage (≥ 0.99999).
+func TestMergeQuantizedBase(t *testing.T) {
+	texts := sharedTexts(t, 500)
+	base := tinyModel(t, "bert", gguf.Q8_0, texts)
+	ad := randomAdapter(t, base, parityTargets["bert"], 4, 8, 12, bStd["bert"])
+	sample := texts[:20]
+	applied := embed(t, base, encoder.Options{Adapter: ad}, sample)
+	plain := embed(t, base, encoder.Options{}, sample)
+	for _, c := range []struct {
+		typ    string
+		minCos float64
+	}{{"", 0.999}, {"f16", 0.99999}, {"f32", 0.99999}} {
+		merged := filepath.Join(t.TempDir(), "merged-"+c.typ+".gguf")
+		if _, err := adapter.Merge(base, ad, merged, c.typ, 1); err != nil {
+			t.Fatal(err)
+		}
+		for _, engine := range []string{encoder.EngineGGML, encoder.EngineLlama} {
+			got := embed(t, merged, encoder.Options{Engine: engine, Exact: true}, sample)
+			cos, d := compare(applied, got)
+			t.Logf("bert q8_0 base, merged --type %q, %s vs ggml+adapter: 1-min cosine %.2g  max abs diff %.3g  delta error %.2g", c.typ, engine, 1-cos, d, deltaError(plain, applied, got))
+			if cos < c.minCos {
+				t.Errorf("--type %q, %s: min cosine %.8f < %g", c.typ, engine, cos, c.minCos)
+			}
+		}
+	}
+}
+
+// TestLlamaCppLoadsEveryMergeType: llama.cpp refuses none of the files
+// Merge writes, including the fallback types of a q4_k merge of a tiny model.
+func TestLlamaCppLoadsEveryMergeType(t *testing.T) {
+	texts := sharedTexts(t, 200)
+	for _, arch := range []string{"bert", "llama"} {
+		base := tinyModel(t, arch, gguf.F32, texts)
+		ad := randomAdapter(t, base, parityTargets[arch], 2, 0, 13, bStd[arch])
+		for _, typ := range adapter.MergeTypes {
+			out := filepath.Join(t.TempDir(), arch+"-"+typ+".gguf")
+			if _, err := adapter.Merge(base, ad, out, typ, 0.5); err != nil {
+				t.Fatalf("%s %s: %v", arch, typ, err)
+			}
+			m, err := bindings.LoadLlamaModel(out, false)
+			if err != nil {
+				t.Errorf("%s --type %s: %v", arch, typ, err)
+				continue
+			}
+			m.Close()
+		}
+	}
+}
