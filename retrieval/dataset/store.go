@@ -183,6 +183,20 @@ var errNoFile = errors.New("file not listed")
 // Open reads a data set folder written by Save and validates it (unique
 // ids, qrels and examples pointing at existing queries and documents).
 func Open(dir string) (*Dataset, error) {
+	d, err := Read(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.validate(dir); err != nil {
+		return nil, fmt.Errorf("open dataset %s: %w", dir, err)
+	}
+	return d, nil
+}
+
+// Read reads a data set folder like Open but does not validate its
+// contents, for tools that report problems (Check) instead of refusing.
+// The files themselves must still be intact.
+func Read(dir string) (*Dataset, error) {
 	raw, err := os.ReadFile(filepath.Join(dir, ManifestFile))
 	if err != nil {
 		if errNotExist(err) {
@@ -236,9 +250,6 @@ func Open(dir string) (*Dataset, error) {
 		return nil
 	})
 	if err != nil && !errors.Is(err, errNoFile) {
-		return nil, fmt.Errorf("open dataset %s: %w", dir, err)
-	}
-	if err := d.validate(dir); err != nil {
 		return nil, fmt.Errorf("open dataset %s: %w", dir, err)
 	}
 	return d, nil

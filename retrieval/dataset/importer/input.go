@@ -33,7 +33,7 @@ type record struct {
 	// header lists the table's columns for formats that have a fixed set
 	// (CSV, Parquet), so even a bad row tells which columns exist.
 	header []string
-	bad  *dataset.InputError
+	bad    *dataset.InputError
 }
 
 // errAt builds an error positioned at this record and field.
