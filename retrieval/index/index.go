@@ -98,9 +98,9 @@ func FromMatrix(metric Metric, dim int, ids []string, flat []float32) (*Index, e
 		if id == "" {
 			return nil, fmt.Errorf("build index: vector %d has an empty id", i)
 		}
-		if err := checkVector(flat[i*dim:(i+1)*dim], metric); err != nil {
-			return nil, fmt.Errorf("build index: vector %d (id %q): %w", i, id, err)
-		}
+	}
+	if err := prepareRows(flat, len(ids), dim, metric, ids); err != nil {
+		return nil, err
 	}
 	ix := &Index{metric: metric, dim: dim}
 	ix.ids, ix.vecs = sortRows(ids, flat, dim)
@@ -109,12 +109,42 @@ func FromMatrix(metric Metric, dim int, ids []string, flat []float32) (*Index, e
 			return nil, fmt.Errorf("build index: duplicate id %q", ix.ids[i])
 		}
 	}
-	if metric == Cosine {
-		for i := range ix.ids {
-			normalize(ix.vecs[i*dim : (i+1)*dim])
+	return ix, nil
+}
+
+// prepareRows checks every row (checkVector) and, under Cosine, normalises
+// it in place, in parallel across GOMAXPROCS goroutines. The error, if any,
+// is the one of the lowest bad row, as a sequential pass would report.
+func prepareRows(flat []float32, n, dim int, metric Metric, ids []string) error {
+	workers := max(1, min(runtime.GOMAXPROCS(0), n/1024))
+	errs := make([]error, workers)
+	per := (n + workers - 1) / workers
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w * per; i < min(n, (w+1)*per); i++ {
+				row := flat[i*dim : (i+1)*dim]
+				if err := checkVector(row, metric); err != nil {
+					errs[w] = fmt.Errorf("build index: vector %d (id %q): %w", i, ids[i], err)
+					return
+				}
+				if metric == Cosine {
+					normalize(row)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return firstError(errs)
+}
+
+func firstError(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
 		}
 	}
-	return ix, nil
+	return nil
 }
 
 // sortRows orders ids ascending and permutes the matrix rows to match.
@@ -156,6 +186,9 @@ func normalize(v []float32) {
 	var s float64
 	for _, x := range v {
 		s += float64(x) * float64(x)
+	}
+	if math.Abs(s-1) < 1e-7 { // already unit length: keep the caller's exact values
+		return
 	}
 	inv := 1 / math.Sqrt(s)
 	for j := range v {
