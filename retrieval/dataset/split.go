@@ -186,6 +186,9 @@ func (d *Dataset) Leaks() []Leak {
 	}
 	where := map[[2]string]map[string]bool{}
 	note := func(kind, key, split string) {
+		if key == "" {
+			return // unknown or blank queries are Check's business, not leaks
+		}
 		k := [2]string{kind, key}
 		if where[k] == nil {
 			where[k] = map[string]bool{}
