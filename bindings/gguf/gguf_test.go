@@ -379,6 +379,15 @@ func TestFormatRefusals(t *testing.T) {
 	}
 }
 
+func TestVersion2IsRead(t *testing.T) {
+	data := encode(t, tinyBert(t))
+	data[4] = 2
+	f, err := parseBytes(data)
+	if err != nil || f.Version != 2 {
+		t.Fatalf("v2: %v", err)
+	}
+}
+
 func TestAlignmentKeyIsHonoured(t *testing.T) {
 	b := NewBuilder()
 	b.MustSet(KeyAlignment, Of(uint32(64)))

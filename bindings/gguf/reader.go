@@ -4,9 +4,13 @@
 // The reader is strict: it refuses everything ggml's own reader
 // (ggml/src/gguf.cpp) refuses, and a little more where ggml would crash or
 // misbehave (zero-sized dimensions, NUL bytes in names), so a file that Open
-// accepts can be handed to llama.cpp. It never panics and never allocates
-// more than the file could hold; every error names the byte offset and the
-// key or tensor at fault. ValidateModel adds what llama.cpp's model loader
+// accepts can be handed to llama.cpp. It never panics, checks every count
+// and length against the bytes left before allocating (memory stays
+// proportional to the file size), and every error names the byte offset and
+// the key or tensor at fault. A file missing only the zero padding after its
+// last tensor is accepted, as llama.cpp's model loader accepts it (ggml's
+// own gguf_init_from_file with no_alloc=false would not); Builder always
+// writes that padding. ValidateModel adds what llama.cpp's model loader
 // checks for the bert and llama architectures.
 //
 // The writer (Builder) lays files out exactly as ggml's writer does: KVs in

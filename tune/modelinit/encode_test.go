@@ -28,7 +28,7 @@ func TestGoCodecsMatchGGML(t *testing.T) {
 		t.Error("Go F16 encoding differs from ggml's")
 	}
 	src[5] = 3
-	for _, typ := range []gguf.TensorType{gguf.F16, gguf.Q8_0, gguf.Q4_0, gguf.Q4_1, gguf.Q5_0, gguf.Q5_1, gguf.Q4_K, gguf.Q6_K} {
+	for _, typ := range []gguf.TensorType{gguf.F16, gguf.BF16, gguf.Q8_0, gguf.Q4_0, gguf.Q4_1, gguf.Q5_0, gguf.Q5_1, gguf.Q4_K, gguf.Q6_K} {
 		raw, err := bindings.Quantize(bindings.Type(typ), src, rows, cols)
 		if err != nil {
 			t.Fatal(typ, err)
