@@ -196,7 +196,7 @@ func readHparams(f *File, arch string, spec archSpec) (Hparams, error) {
 	}{{p("context_length"), &h.Context}, {p("embedding_length"), &h.Embd}, {p("block_count"), &h.Layers}} {
 		v, ok, err := f.Uint32(r.key)
 		if err != nil {
-			return Hparams{}, &ModelError{Path: f.name(), Msg: err.Error()}
+			return Hparams{}, err
 		}
 		if !ok {
 			return fail("missing required key %q (u32)", r.key)
@@ -255,7 +255,7 @@ func readHparams(f *File, arch string, spec archSpec) (Hparams, error) {
 	}
 	eps, ok, err := f.Float32(p(spec.epsKey))
 	if err != nil {
-		return Hparams{}, &ModelError{Path: f.name(), Msg: err.Error()}
+		return Hparams{}, err
 	}
 	if !ok {
 		return fail("missing required key %q (f32)", p(spec.epsKey))
@@ -310,7 +310,7 @@ func perLayer(f *File, key string, layers uint32, def []uint32) ([]uint32, error
 func readBert(f *File, h *Hparams) error {
 	causal, ok, err := f.Bool("bert.attention.causal")
 	if err != nil {
-		return &ModelError{Path: f.name(), Msg: err.Error()}
+		return err
 	}
 	if !ok {
 		return &ModelError{Path: f.name(), Msg: `missing required key "bert.attention.causal" (bool)`}
@@ -318,7 +318,7 @@ func readBert(f *File, h *Hparams) error {
 	h.Causal = causal
 	pool, ok, err := f.Uint32("bert.pooling_type")
 	if err != nil {
-		return &ModelError{Path: f.name(), Msg: err.Error()}
+		return err
 	}
 	if ok {
 		if pool > PoolingRank {
@@ -354,7 +354,7 @@ func validateVocab(f *File, h *Hparams) error {
 	}
 	model, ok, err := f.String("tokenizer.ggml.model")
 	if err != nil {
-		return &ModelError{Path: f.name(), Msg: err.Error()}
+		return err
 	}
 	if !ok {
 		return fail("missing required key %q (string)", "tokenizer.ggml.model")
@@ -378,7 +378,7 @@ func validateVocab(f *File, h *Hparams) error {
 	}
 	tokens, ok, err := f.Strings("tokenizer.ggml.tokens")
 	if err != nil {
-		return &ModelError{Path: f.name(), Msg: err.Error()}
+		return err
 	}
 	if !ok || len(tokens) == 0 {
 		return fail("missing tokenizer vocabulary %q (array of strings)", "tokenizer.ggml.tokens")
