@@ -40,7 +40,7 @@ func sharedTexts(t testing.TB, n int) []string {
 // llama.cpp's tokenizer covers real texts with few unknown tokens.
 func TestLlamaCppLoadsEveryModel(t *testing.T) {
 	texts := sharedTexts(t, 0)
-	train, held := texts[:1500], texts[5900:5950]
+	train, held := texts[:800], texts[5900:5950]
 	dir := t.TempDir()
 	for _, arch := range []string{"bert", "llama"} {
 		build := BuildWordPiece
