@@ -8,10 +8,11 @@ import (
 
 	"github.com/ragtune/ragtune/retrieval/dataset"
 	"github.com/ragtune/ragtune/retrieval/dataset/export"
+	"github.com/ragtune/ragtune/retrieval/shareddata"
 )
 
 func TestImportMiniBEIR(t *testing.T) {
-	dir := sharedData(t, "debian-packages/mini")
+	dir := shareddata.Dir(t, "debian-packages/mini")
 	d, rep, err := Import(dir, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -2,17 +2,20 @@ package importer
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ragtune/ragtune/retrieval/dataset"
+	"github.com/ragtune/ragtune/retrieval/shareddata"
 )
 
 // The full debian-packages inputs import in about a second each on the team
 // machine, so they are ordinary tests.
 
 func TestImportFullBEIR(t *testing.T) {
-	d, rep, err := Import(sharedData(t, "debian-packages/beir"), Options{})
+	d, rep, err := Import(shareddata.Dir(t, "debian-packages/beir"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +32,7 @@ func TestImportFullBEIR(t *testing.T) {
 }
 
 func TestImportPackagesCSV(t *testing.T) {
-	path := sharedData(t, "debian-packages/packages.csv.gz")
+	path := shareddata.Dir(t, "debian-packages/packages.csv.gz")
 	cols := Columns{ID: "package", Query: "short_description", Text: "long_description"}
 	// Some packages appear once per architecture: as ids they clash.
 	_, _, err := Import(path, Options{Columns: cols})
@@ -54,4 +57,53 @@ func TestImportPackagesCSV(t *testing.T) {
 		t.Fatalf("dedup: %d docs + %d merged", len(d.Corpus), rep.MergedDocs)
 	}
 	t.Logf("%d distinct documents, %d queries, %d qrels", len(d.Corpus), len(d.Queries), len(d.Qrels[dataset.Train]))
+}
+
+// BenchmarkImportBEIR imports the full debian-packages BEIR folder (gzipped
+// JSONL, 54,851 documents); MB/s counts the compressed input.
+func BenchmarkImportBEIR(b *testing.B) {
+	dir := shareddata.Dir(b, "debian-packages", "beir")
+	var bytes int64
+	for _, f := range []string{"corpus.jsonl.gz", "queries.jsonl.gz", "qrels/train.tsv", "qrels/validation.tsv"} {
+		if st, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			bytes += st.Size()
+		}
+	}
+	b.SetBytes(bytes)
+	for b.Loop() {
+		if _, _, err := Import(dir, Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSaveBEIR writes the imported folder as Arrow IPC (with fsyncs).
+func BenchmarkSaveBEIR(b *testing.B) {
+	d, _, err := Import(shareddata.Dir(b, "debian-packages", "beir"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := b.TempDir()
+	for b.Loop() {
+		if err := d.Save(out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkOpenBEIR reopens the saved dataset folder (Arrow IPC).
+func BenchmarkOpenBEIR(b *testing.B) {
+	d, _, err := Import(shareddata.Dir(b, "debian-packages", "beir"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := b.TempDir()
+	if err := d.Save(out); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := dataset.Open(out); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -7,21 +7,6 @@ import (
 	"testing"
 )
 
-// sharedData returns a path under the team's shared data folder
-// (<repo>/../shared/data), skipping the test when it is absent unless
-// RAGTUNE_REQUIRE_SHARED=1.
-func sharedData(t testing.TB, rel string) string {
-	t.Helper()
-	p := filepath.Join("..", "..", "..", "..", "shared", "data", rel)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("RAGTUNE_REQUIRE_SHARED") == "1" {
-			t.Fatalf("shared data %s missing: %v", p, err)
-		}
-		t.Skipf("shared data %s absent", p)
-	}
-	return p
-}
-
 // writeFile writes content under dir, gzipped when name ends in .gz.
 func writeFile(t testing.TB, dir, name, content string) string {
 	t.Helper()
