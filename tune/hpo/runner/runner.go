@@ -83,7 +83,7 @@ func Run(ctx context.Context, st *storage.Storage, cfg Config) (Summary, error) 
 	if err := cfg.check(); err != nil {
 		return Summary{}, err
 	}
-	w := &worker{st: st, cfg: cfg}
+	w := &worker{st: st, cfg: cfg, cache: storage.NewTrialCache(cfg.Study.ID)}
 	w.host, _ = os.Hostname()
 	w.pid = os.Getpid()
 	return w.loop(ctx)
@@ -119,11 +119,12 @@ func (c *Config) check() error {
 }
 
 type worker struct {
-	st   *storage.Storage
-	cfg  Config
-	host string
-	pid  int
-	sum  Summary
+	st    *storage.Storage
+	cache *storage.TrialCache // finished trials, loaded once
+	cfg   Config
+	host  string
+	pid   int
+	sum   Summary
 }
 
 func (w *worker) loop(ctx context.Context) (Summary, error) {
@@ -221,16 +222,13 @@ func (w *worker) runTrial(ctx context.Context, id int64, number int) (Event, err
 	fail := func(reason string) (Event, error) {
 		w.sum.Failed++
 		ev.State, ev.Reason = hpo.Fail, reason
-		if err := w.st.SetTrialUserAttr(context.Background(), id, AttrFailReason, reason); err != nil {
-			w.cfg.Logf("trial %d: recording the failure reason: %v", number, err)
-		}
-		if err := w.st.Finish(context.Background(), id, hpo.Fail, nil); err != nil && !errors.Is(err, storage.ErrTrialFinished) {
+		if err := w.st.FailTrial(context.Background(), id, AttrFailReason, reason); err != nil && !errors.Is(err, storage.ErrTrialFinished) {
 			return ev, err
 		}
 		return w.fill(ctx, ev)
 	}
 
-	trials, err := w.st.LoadTrials(ctx, w.cfg.Study.ID)
+	trials, err := w.cache.Load(ctx, w.st)
 	if err != nil {
 		return ev, err
 	}
@@ -271,7 +269,7 @@ func (w *worker) runTrial(ctx context.Context, id int64, number int) (Event, err
 		if w.cfg.Pruner == nil {
 			return false
 		}
-		all, err := w.st.LoadTrials(ctx, w.cfg.Study.ID)
+		all, err := w.cache.Load(ctx, w.st)
 		if err != nil {
 			w.cfg.Logf("trial %d: loading trials for the pruner: %v", number, err)
 			return false
@@ -355,7 +353,7 @@ func (w *worker) lost(ev Event) (Event, error) {
 
 // fill adds the study's progress and best trial to an event.
 func (w *worker) fill(ctx context.Context, ev Event) (Event, error) {
-	trials, err := w.st.LoadTrials(ctx, w.cfg.Study.ID)
+	trials, err := w.cache.Load(ctx, w.st)
 	if err != nil {
 		return ev, err
 	}
@@ -480,7 +478,7 @@ func (w *worker) failStale(ctx context.Context) error {
 		default:
 			continue
 		}
-		err := w.st.Finish(ctx, rt.ID, hpo.Fail, nil)
+		err := w.st.FailTrial(ctx, rt.ID, AttrFailReason, reason)
 		if errors.Is(err, storage.ErrTrialFinished) {
 			continue // another worker got there first
 		}
@@ -489,9 +487,6 @@ func (w *worker) failStale(ctx context.Context) error {
 		}
 		w.sum.StaleFailed++
 		w.cfg.Logf("trial %d: failed as stale: %s", rt.Number, reason)
-		if err := w.st.SetTrialUserAttr(ctx, rt.ID, AttrFailReason, reason); err != nil {
-			return err
-		}
 		if err := w.retry(ctx, rt.Number); err != nil {
 			return err
 		}
@@ -502,7 +497,7 @@ func (w *worker) failStale(ctx context.Context) error {
 // retry enqueues a WAITING copy of a stale trial with Optuna's failed_trial
 // and retry_history system attributes.
 func (w *worker) retry(ctx context.Context, number int) error {
-	trials, err := w.st.LoadTrials(ctx, w.cfg.Study.ID)
+	trials, err := w.cache.Load(ctx, w.st)
 	if err != nil {
 		return err
 	}

@@ -377,7 +377,7 @@ func TestKilledWorkerHeartbeatExpiry(t *testing.T) {
 	cfg.Heartbeat.Grace = 2 * time.Second
 	cfg.Heartbeat.MaxRetry = 0
 	// With a fresh heartbeat the trial is left alone: it might be alive.
-	if err := (&worker{st: st, cfg: cfg, host: "here", pid: os.Getpid()}).failStale(context.Background()); err != nil {
+	if err := (&worker{st: st, cache: storage.NewTrialCache(study.ID), cfg: cfg, host: "here", pid: os.Getpid()}).failStale(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if c, _ := st.StateCounts(context.Background(), study.ID); c["RUNNING"] != 1 {

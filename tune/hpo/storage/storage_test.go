@@ -606,3 +606,42 @@ func normalize(v any) any {
 }
 
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+func TestTrialCache(t *testing.T) {
+	s := openT(t, sqliteURL(t))
+	st, _ := s.CreateStudy(ctx, "cache", []hpo.Direction{hpo.Maximize})
+	if err := s.AddTrials(ctx, st.ID, sampleTrials()); err != nil {
+		t.Fatal(err)
+	}
+	id, _, _ := s.CreateTrial(ctx, st.ID)
+	c := NewTrialCache(st.ID)
+	first, err := c.Load(ctx, s)
+	if err != nil || len(first) != 8 {
+		t.Fatalf("%d trials, %v", len(first), err)
+	}
+	// Changes to unfinished trials and new trials show; finished ones come from the cache.
+	s.ReportIntermediate(ctx, id, 0, 0.5)
+	s.Finish(ctx, id, hpo.Complete, []float64{0.7})
+	s.CreateTrial(ctx, st.ID)
+	again, err := c.Load(ctx, s)
+	if err != nil || len(again) != 9 {
+		t.Fatalf("%d trials, %v", len(again), err)
+	}
+	full, _ := s.LoadTrials(ctx, st.ID)
+	for i := range full {
+		if fmtAny(trialView(again[i])) != fmtAny(trialView(full[i])) {
+			t.Errorf("trial %d: cached %+v, fresh %+v", i, again[i], full[i])
+		}
+	}
+	if again[7].State != hpo.Complete || again[7].Intermediate[0] != 0.5 {
+		t.Errorf("trial 7 = %+v", again[7])
+	}
+}
+
+func trialView(t hpo.FrozenTrial) map[string]any {
+	inter := map[string]any{}
+	for k, v := range t.Intermediate {
+		inter[itoa(k)] = v
+	}
+	return map[string]any{"n": int64(t.Number), "s": t.State.String(), "v": t.Values, "p": t.Params, "i": inter, "u": t.UserAttrs, "y": t.SystemAttrs}
+}

@@ -242,6 +242,26 @@ func (s *Storage) Finish(ctx context.Context, trialID int64, state hpo.TrialStat
 	})
 }
 
+// FailTrial moves a RUNNING trial to FAIL and stores why as the user
+// attribute key (Optuna 3.1 keeps no reason), in one transaction.
+func (s *Storage) FailTrial(ctx context.Context, trialID int64, key, reason string) error {
+	js, err := EncodeJSON(reason)
+	if err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.checkRunning(ctx, tx, trialID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO trial_user_attributes (trial_id, "key", value_json) VALUES (?, ?, ?)
+ON CONFLICT (trial_id, "key") DO UPDATE SET value_json = excluded.value_json`), trialID, key, js); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, s.q("UPDATE trials SET state = 'FAIL', datetime_complete = ? WHERE trial_id = ?"), formatTime(time.Now()), trialID)
+		return err
+	})
+}
+
 func insertValues(ctx context.Context, s *Storage, tx *sql.Tx, trialID int64, values []float64) error {
 	for i, v := range values {
 		val, typ := valueColumns(v)
