@@ -425,3 +425,51 @@ func TestProcessAlive(t *testing.T) {
 		t.Error("reaped process reported alive")
 	}
 }
+
+// A Python Optuna worker and a ragtune worker share one SQLite study at the
+// same time: numbers stay unique and contiguous, every trial is recorded.
+func TestOptunaAndRagtuneWorkersTogether(t *testing.T) {
+	const py = "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import optuna").Run(); err != nil {
+		pgtest.SkipOrFail(t, "Optuna not importable by %s", py)
+	}
+	url := sqliteURL(t)
+	st := openStorage(t, url)
+	if _, err := st.CreateStudy(context.Background(), "mixed", []hpo.Direction{hpo.Minimize}); err != nil {
+		t.Fatal(err)
+	}
+	pyCmd := exec.Command(py, "-c", `
+import sys, time, optuna
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+storage = optuna.storages.RDBStorage(sys.argv[1], engine_kwargs={"connect_args": {"timeout": 60}})
+s = optuna.load_study(study_name="mixed", storage=storage)
+def f(tr):
+    x = tr.suggest_float("x", -5, 5)
+    n = tr.suggest_int("n", 0, 10)
+    tr.suggest_categorical("opt", ["adam", "sgd"])
+    time.sleep(0.02)
+    return (x - 1) ** 2 + (n - 3) ** 2
+s.optimize(f, n_trials=8)
+`, url)
+	pyCmd.Stderr = os.Stderr
+	if err := pyCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	goWorker := startWorker(t, url, "mixed", 16, -1, 1)
+	if err := pyCmd.Wait(); err != nil {
+		t.Errorf("Optuna worker: %v", err)
+	}
+	if err := goWorker.Wait(); err != nil {
+		t.Errorf("ragtune worker: %v", err)
+	}
+	counts, trials := checkStudy(t, st, "mixed")
+	fromGo := 0
+	for _, tr := range trials {
+		if tr.SystemAttrs[AttrPID] != nil {
+			fromGo++
+		}
+	}
+	if counts[hpo.Complete] != len(trials) || len(trials) < 16 || fromGo == 0 || len(trials)-fromGo != 8 {
+		t.Errorf("%d trials (%d by ragtune), states %v", len(trials), fromGo, counts)
+	}
+}
