@@ -645,3 +645,32 @@ func trialView(t hpo.FrozenTrial) map[string]any {
 	}
 	return map[string]any{"n": int64(t.Number), "s": t.State.String(), "v": t.Values, "p": t.Params, "i": inter, "u": t.UserAttrs, "y": t.SystemAttrs}
 }
+
+// A database stamped for Optuna ≥ 3.2 is refused by Optuna 3.1 with its
+// "update optuna" error, as a real 3.2 database would be; ragtune reads both.
+func TestSchema32RefusedByOptuna31(t *testing.T) {
+	py := python(t)
+	url := sqliteURL(t)
+	s, err := Open(url, Options{Schema: Schema32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.CreateStudy(ctx, "new", []hpo.Direction{hpo.Minimize})
+	s.Close()
+	cmd := exec.Command(py, "-c", `
+import sys, optuna
+try:
+    optuna.load_study(study_name="new", storage=sys.argv[1])
+    print("loaded")
+except RuntimeError as e:
+    print("refused:", e)
+`, url)
+	out, err := cmd.Output()
+	if err != nil || !strings.HasPrefix(string(out), "refused:") {
+		t.Errorf("Optuna 3.1 on a 3.2 database: %s %v", out, err)
+	}
+	s2 := openT(t, url)
+	if _, err := s2.LoadStudy(ctx, "new"); err != nil {
+		t.Error(err)
+	}
+}
