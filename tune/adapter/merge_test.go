@@ -11,6 +11,7 @@ import (
 
 	"github.com/ragtune/ragtune/bindings"
 	"github.com/ragtune/ragtune/bindings/gguf"
+	"github.com/ragtune/ragtune/tune/modelinit"
 )
 
 // fakeBase writes a GGUF with a bert-like tensor set (Merge needs no more
@@ -265,4 +266,51 @@ func TestMergeRefusesAdaptersThatDoNotFit(t *testing.T) {
 			t.Errorf("%s: err %v, want it to mention %s", c.name, err, c.want)
 		}
 	}
+}
+
+// BenchmarkMerge merges a rank-16 adapter on q, k, v, output, up and down
+// into a MiniLM-shaped bert (6 layers, 384 wide, ff 1536), keeping f32 and
+// re-encoding to q8_0.
+func BenchmarkMerge(b *testing.B) {
+	dir := b.TempDir()
+	base := filepath.Join(dir, "base.gguf")
+	texts := []string{"apt installs packages", "git tracks source code", "vim edits text files"}
+	o := modelinit.Options{Arch: "bert", Texts: texts, Layers: 6, Dim: 384, Heads: 12, FF: 1536, Ctx: 128, Vocab: 1000}
+	if _, err := modelinit.Write(base, o); err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	var pairs []Pair
+	for l := range 6 {
+		for _, k := range []struct {
+			kind    string
+			in, out int
+		}{{"attn_q", 384, 384}, {"attn_k", 384, 384}, {"attn_v", 384, 384}, {"attn_output", 384, 384}, {"ffn_up", 384, 1536}, {"ffn_down", 1536, 384}} {
+			pairs = append(pairs, randomPair(rng, fmt.Sprintf("blk.%d.%s.weight", l, k.kind), k.in, k.out, 16))
+		}
+	}
+	ad := filepath.Join(dir, "a.gguf")
+	if err := Save(ad, "bert", 16, pairs, nil); err != nil {
+		b.Fatal(err)
+	}
+	for _, typ := range []string{"", "q8_0"} {
+		b.Run("type="+typ, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := Merge(base, ad, filepath.Join(dir, "m.gguf"), typ, 1); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAddDelta is one 4096×4096 weight of a 7B model at rank 16:
+// 268M multiply-adds.
+func BenchmarkAddDelta(b *testing.B) {
+	const n, r = 4096, 16
+	W, L, R := make([]float32, n*n), make([]float32, n*r), make([]float32, r*n)
+	for b.Loop() {
+		addDelta(W, L, R, 0.5, n, n, r)
+	}
+	b.ReportMetric(float64(2*n*n*r)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }

@@ -5,30 +5,23 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/ragtune/ragtune/bindings"
 	"github.com/ragtune/ragtune/bindings/gguf"
 	"github.com/ragtune/ragtune/retrieval"
+	"github.com/ragtune/ragtune/retrieval/shareddata"
 	"github.com/ragtune/ragtune/tune/adapter"
 	"github.com/ragtune/ragtune/tune/encoder"
 	"github.com/ragtune/ragtune/tune/modelinit"
 )
 
-// sharedTexts returns the first n texts of the mini Debian corpus, skipping
-// when the shared data is absent (unless RAGTUNE_REQUIRE_SHARED=1).
+// sharedTexts returns the first n texts of the mini Debian corpus (the
+// test skips when the shared data is absent, unless RAGTUNE_REQUIRE_SHARED=1).
 func sharedTexts(t *testing.T, n int) []string {
 	t.Helper()
-	p := filepath.Join("..", "..", "..", "shared", "data", "debian-packages", "mini", "corpus.jsonl")
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("RAGTUNE_REQUIRE_SHARED") == "1" {
-			t.Fatalf("shared data missing: %v", err)
-		}
-		t.Skipf("shared data absent (%v)", err)
-	}
-	texts, err := modelinit.ReadCorpus(p)
+	texts, err := modelinit.ReadCorpus(shareddata.Dir(t, "debian-packages", "mini", "corpus.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,8 +188,9 @@ func TestParityWithLlamaCpp(t *testing.T) {
 // TestMergeQuantizedBase merges into a q8_0 base. Applied without merging,
 // the adapter adds its exact delta to the quantized weight; merging
 // re-quantizes W+ΔW (the default keeps q8_0) or stores it as f16/f32. The
-// tolerances are those of one q8_0 rounding of the weights (cosine ≥ 0.999)
-// and of f16 storage (≥ 0.99999).
+// tolerances are those of one more q8_0 rounding of the weights (cosine
+// ≥ 0.9995; 1−cos measured 2e-5) and of f16 storage or of f32 weights
+// multiplied unquantized (≥ 0.99999; measured 1e-7).
 func TestMergeQuantizedBase(t *testing.T) {
 	texts := sharedTexts(t, 500)
 	base := tinyModel(t, "bert", gguf.Q8_0, texts)
@@ -207,7 +201,7 @@ func TestMergeQuantizedBase(t *testing.T) {
 	for _, c := range []struct {
 		typ    string
 		minCos float64
-	}{{"", 0.999}, {"f16", 0.99999}, {"f32", 0.99999}} {
+	}{{"", 0.9995}, {"f16", 0.99999}, {"f32", 0.99999}} {
 		merged := filepath.Join(t.TempDir(), "merged-"+c.typ+".gguf")
 		if _, err := adapter.Merge(base, ad, merged, c.typ, 1); err != nil {
 			t.Fatal(err)

@@ -1,6 +1,7 @@
 package adapter
 
 import (
+	"bytes"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -164,4 +165,34 @@ func TestInspectRefusesMalformedAdapters(t *testing.T) {
 			t.Errorf("%s: err %v, want it to mention %q", c.name, err, c.want)
 		}
 	}
+}
+
+// FuzzInspect: any bytes that the GGUF reader accepts are either a valid
+// adapter description or an error, never a panic.
+func FuzzInspect(f *testing.F) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	b, err := build("llama", 2, []Pair{randomPair(rng, "blk.0.attn_q.weight", 4, 4, 1), randomPair(rng, "blk.0.ffn_up.weight", 2, 3, 1)}, map[string]string{"general.name": "seed"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	var seed bytes.Buffer
+	if _, err := b.WriteTo(&seed); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed.Bytes())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		g, err := gguf.Read(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			return
+		}
+		info, err := inspect(g)
+		if err != nil {
+			return
+		}
+		for _, p := range info.Pairs {
+			if p.Rank < 1 || p.In < 1 || p.Out < 1 {
+				t.Fatalf("pair %+v accepted with a non-positive size", p)
+			}
+		}
+	})
 }
