@@ -86,7 +86,31 @@ func Run(ctx context.Context, st *storage.Storage, cfg Config) (Summary, error) 
 	w := &worker{st: st, cfg: cfg, cache: storage.NewTrialCache(cfg.Study.ID)}
 	w.host, _ = os.Hostname()
 	w.pid = os.Getpid()
+	if err := w.checkSpace(ctx); err != nil {
+		return Summary{}, err
+	}
 	return w.loop(ctx)
+}
+
+// checkSpace refuses a search space that the study's stored trials
+// contradict (another type, log flag or choices for the same name), up
+// front rather than as one failed trial after another.
+func (w *worker) checkSpace(ctx context.Context) error {
+	trials, err := w.cache.Load(ctx, w.st)
+	if err != nil {
+		return err
+	}
+	for _, p := range w.cfg.Space {
+		for _, t := range trials {
+			if d := t.Distributions[p.Name]; d != nil {
+				if err := hpo.CheckCompatible(d, p.Dist); err != nil {
+					return fmt.Errorf("study %q: parameter %q: %v (trial %d); use another study name", w.cfg.Study.Name, p.Name, err, t.Number)
+				}
+				break
+			}
+		}
+	}
+	return nil
 }
 
 func (c *Config) check() error {

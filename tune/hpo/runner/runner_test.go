@@ -473,3 +473,27 @@ s.optimize(f, n_trials=8)
 		t.Errorf("%d trials (%d by ragtune), states %v", len(trials), fromGo, counts)
 	}
 }
+
+func TestSpaceMustMatchStudy(t *testing.T) {
+	st := openStorage(t, sqliteURL(t))
+	cfg := config(t, st, "space", 2)
+	if _, err := Run(context.Background(), st, cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Space = hpo.Space{{Name: "opt", Dist: hpo.CategoricalDistribution{Choices: []any{"adam", "lion"}}}}
+	cfg.NTrials = 1
+	if _, err := Run(context.Background(), st, cfg); err == nil || !strings.Contains(err.Error(), `parameter "opt"`) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestTimeoutStopsNewTrials(t *testing.T) {
+	st := openStorage(t, sqliteURL(t))
+	cfg := config(t, st, "timeout", 1000)
+	cfg.Objective = quadratic(-1, 0, 30*time.Millisecond)
+	cfg.Timeout = 200 * time.Millisecond
+	sum, err := Run(context.Background(), st, cfg)
+	if err != nil || sum.Stopped != "timeout" || sum.Complete == 0 || sum.Complete > 20 {
+		t.Errorf("summary %+v, %v", sum, err)
+	}
+}
