@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ragtune/ragtune/bindings"
@@ -14,7 +15,9 @@ import (
 	"github.com/ragtune/ragtune/retrieval/shareddata"
 	"github.com/ragtune/ragtune/tune/adapter"
 	"github.com/ragtune/ragtune/tune/encoder"
+	"github.com/ragtune/ragtune/tune/model"
 	"github.com/ragtune/ragtune/tune/modelinit"
+	"github.com/ragtune/ragtune/tune/train"
 )
 
 // sharedTexts returns the first n texts of the mini Debian corpus (the
@@ -148,40 +151,45 @@ func TestParityWithLlamaCpp(t *testing.T) {
 		t.Run(arch, func(t *testing.T) {
 			base := tinyModel(t, arch, gguf.F32, texts)
 			ad := randomAdapter(t, base, parityTargets[arch], 4, 8, 11, bStd[arch])
-			merged := filepath.Join(t.TempDir(), "merged.gguf")
-			if _, err := adapter.Merge(base, ad, merged, "", 1); err != nil {
-				t.Fatal(err)
-			}
-			sample := texts[:20]
-			llamaCpp := encoder.Options{Engine: encoder.EngineLlama, Exact: true}
-			ggml := encoder.Options{Engine: encoder.EngineGGML}
-			withAdapter := func(o encoder.Options) encoder.Options { o.Adapter = ad; return o }
-			runs := []struct {
-				name string
-				vecs [][]float32
-			}{
-				{"llama.cpp+adapter", embed(t, base, withAdapter(llamaCpp), sample)},
-				{"ggml+adapter", embed(t, base, withAdapter(ggml), sample)},
-				{"ggml merged", embed(t, merged, ggml, sample)},
-				{"llama.cpp merged", embed(t, merged, llamaCpp, sample)},
-			}
-			plain := embed(t, base, ggml, sample)
-			if c, d := compare(plain, runs[1].vecs); c > 0.999 {
-				t.Fatalf("the adapter hardly moves the embeddings (min cosine %.6f, max abs diff %.3g): the test would be vacuous", c, d)
-			} else {
-				t.Logf("%s: base vs adapted: min cosine %.6f, max abs diff %.3g", arch, c, d)
-			}
-			for i := range runs {
-				for j := i + 1; j < len(runs); j++ {
-					c, d := compare(runs[i].vecs, runs[j].vecs)
-					rel := deltaError(plain, runs[i].vecs, runs[j].vecs)
-					t.Logf("%s f32: %-17s vs %-17s 1-min cosine %.2g  max abs diff %.3g  delta error %.2g", arch, runs[i].name, runs[j].name, 1-c, d, rel)
-					if c < 0.9999 || rel > 1e-3 {
-						t.Errorf("%s vs %s: min cosine %.8f (want ≥ 0.9999), delta error %.3g (want ≤ 1e-3)", runs[i].name, runs[j].name, c, rel)
-					}
-				}
-			}
+			checkParity(t, arch+" f32 random", base, ad, texts[:20])
 		})
+	}
+}
+
+// checkParity embeds sample four ways and requires every pair to agree.
+func checkParity(t *testing.T, label, base, ad string, sample []string) {
+	t.Helper()
+	merged := filepath.Join(t.TempDir(), "merged.gguf")
+	if _, err := adapter.Merge(base, ad, merged, "", 1); err != nil {
+		t.Fatal(err)
+	}
+	llamaCpp := encoder.Options{Engine: encoder.EngineLlama, Exact: true}
+	ggml := encoder.Options{Engine: encoder.EngineGGML}
+	withAdapter := func(o encoder.Options) encoder.Options { o.Adapter = ad; return o }
+	runs := []struct {
+		name string
+		vecs [][]float32
+	}{
+		{"llama.cpp+adapter", embed(t, base, withAdapter(llamaCpp), sample)},
+		{"ggml+adapter", embed(t, base, withAdapter(ggml), sample)},
+		{"ggml merged", embed(t, merged, ggml, sample)},
+		{"llama.cpp merged", embed(t, merged, llamaCpp, sample)},
+	}
+	plain := embed(t, base, ggml, sample)
+	if c, d := compare(plain, runs[1].vecs); c > 0.999 {
+		t.Fatalf("%s: the adapter hardly moves the embeddings (min cosine %.6f, max abs diff %.3g): the test would be vacuous", label, c, d)
+	} else {
+		t.Logf("%s: base vs adapted: min cosine %.6f, max abs diff %.3g", label, c, d)
+	}
+	for i := range runs {
+		for j := i + 1; j < len(runs); j++ {
+			c, d := compare(runs[i].vecs, runs[j].vecs)
+			rel := deltaError(plain, runs[i].vecs, runs[j].vecs)
+			t.Logf("%s: %-17s vs %-17s 1-min cosine %.2g  max abs diff %.3g  delta error %.2g", label, runs[i].name, runs[j].name, 1-c, d, rel)
+			if c < 0.9999 || rel > 1e-3 {
+				t.Errorf("%s: %s vs %s: min cosine %.8f (want ≥ 0.9999), delta error %.3g (want ≤ 1e-3)", label, runs[i].name, runs[j].name, c, rel)
+			}
+		}
 	}
 }
 
@@ -237,4 +245,89 @@ func TestLlamaCppLoadsEveryMergeType(t *testing.T) {
 			m.Close()
 		}
 	}
+}
+
+// TestParityTrainedAdapter trains a LoRA adapter with ragtune's own
+// stepper and AdamW (MNRL on query/document pairs cut from the corpus),
+// exports it as train does, and requires the four ways of applying it to
+// agree: the done criterion with a really trained adapter.
+func TestParityTrainedAdapter(t *testing.T) {
+	texts := sharedTexts(t, 500)
+	for _, arch := range []string{"bert", "llama"} {
+		t.Run(arch, func(t *testing.T) {
+			base := tinyModel(t, arch, gguf.F32, texts)
+			ad := trainAdapter(t, base, parityTargets[arch], texts[20:84])
+			checkParity(t, arch+" f32 trained", base, ad, texts[:20])
+		})
+	}
+}
+
+// trainAdapter runs 6 AdamW steps of LoRA (rank 4, alpha 8) on pairs of
+// (first words of a text, the text) and saves the result with adapter.Save.
+func trainAdapter(t *testing.T, base string, targets []string, texts []string) string {
+	t.Helper()
+	be, err := bindings.NewCPUBackend(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	m, err := model.Load(base, be, model.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	rng := rand.New(rand.NewPCG(21, 22))
+	lora, err := train.AttachLoRA(m, be, train.LoRAConfig{Rank: 4, Alpha: 8, Targets: targets}, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lora.Close()
+	tok, err := encoder.NewTokenizer(base, m.Config, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Close()
+	step, err := train.NewStepper(m, be, lora.Params, train.LossConfig{Name: train.LossMNRL, Scale: 20}, 0, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer step.Close()
+	encode := func(s string) []int32 {
+		ids, _, err := tok.Encode(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	const batch, steps = 8, 6
+	for s := 1; s <= steps; s++ {
+		var b train.Batch
+		for i := range batch {
+			text := texts[((s-1)*batch+i)%len(texts)]
+			words := strings.Fields(text)
+			b.Queries = append(b.Queries, encode(strings.Join(words[:min(6, len(words))], " ")))
+			b.Docs = append(b.Docs, encode(text))
+		}
+		if _, err := step.Accumulate(b, 1); err != nil {
+			t.Fatal(err)
+		}
+		train.DefaultAdamW.Update(lora.Params, s, 1e-2)
+		for _, p := range lora.Params {
+			if err := p.T.SetF32(p.Data); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Export as train does: Params hold A then B of each layer.
+	var pairs []adapter.Pair
+	for i := 0; i+1 < len(lora.Params); i += 2 {
+		a, b := lora.Params[i], lora.Params[i+1]
+		ne := a.T.Ne()
+		pairs = append(pairs, adapter.Pair{Base: strings.TrimSuffix(a.Name, ".lora_a"), A: a.Data, B: b.Data, In: ne[0], Rank: ne[1], Out: b.T.Ne()[1]})
+	}
+	path := filepath.Join(t.TempDir(), "trained.gguf")
+	if err := adapter.Save(path, string(m.Arch), 8, pairs, map[string]string{"ragtune.method": "lora"}); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
