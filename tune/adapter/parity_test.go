@@ -331,3 +331,28 @@ func trainAdapter(t *testing.T, base string, targets []string, texts []string) s
 	}
 	return path
 }
+
+// TestParityUserScale: an adapter without alpha at user scale 0.5 (llama.cpp's
+// --lora-scaled) gives the same embeddings applied by llama.cpp, by our
+// graph, and merged with --scale 0.5; and differs from scale 1.
+func TestParityUserScale(t *testing.T) {
+	texts := sharedTexts(t, 300)
+	base := tinyModel(t, "llama", gguf.F32, texts)
+	ad := randomAdapter(t, base, []string{"attn_q", "attn_v", "ffn_down"}, 2, 0, 14, 0.1)
+	merged := filepath.Join(t.TempDir(), "merged.gguf")
+	if _, err := adapter.Merge(base, ad, merged, "", 0.5); err != nil {
+		t.Fatal(err)
+	}
+	sample := texts[:8]
+	half := embed(t, merged, encoder.Options{}, sample)
+	for _, engine := range []string{encoder.EngineLlama, encoder.EngineGGML} {
+		got := embed(t, base, encoder.Options{Engine: engine, Exact: true, Adapter: ad, AdapterScale: 0.5}, sample)
+		if c, d := compare(half, got); c < 0.9999 {
+			t.Errorf("%s at scale 0.5 vs merged at 0.5: min cosine %.8f, max abs diff %.3g", engine, c, d)
+		}
+	}
+	full := embed(t, base, encoder.Options{Adapter: ad}, sample)
+	if c, _ := compare(half, full); c > 0.9999 {
+		t.Errorf("scale 0.5 and 1 agree (min cosine %.8f): the scale is not applied", c)
+	}
+}
