@@ -674,3 +674,43 @@ except RuntimeError as e:
 		t.Error(err)
 	}
 }
+
+func TestConcurrentCreateStudySQLite(t *testing.T) { testConcurrentCreateStudy(t, sqliteURL(t)) }
+
+func TestConcurrentCreateStudyPostgres(t *testing.T) { testConcurrentCreateStudy(t, pgtest.URL(t)) }
+
+// Workers started together each open the storage (creating the schema) and
+// the study; all must succeed and agree on one study.
+func testConcurrentCreateStudy(t *testing.T, url string) {
+	const n = 4
+	ids := make(chan int64, n)
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			s, err := Open(url, Options{})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer s.Close()
+			st, err := s.CreateStudy(ctx, "together", []hpo.Direction{hpo.Maximize})
+			if err != nil {
+				errs <- err
+				return
+			}
+			ids <- st.ID
+		}()
+	}
+	seen := map[int64]bool{}
+	for i := 0; i < n; i++ {
+		select {
+		case err := <-errs:
+			t.Error(err)
+		case id := <-ids:
+			seen[id] = true
+		}
+	}
+	if len(seen) > 1 {
+		t.Errorf("workers created %d studies", len(seen))
+	}
+}

@@ -54,6 +54,12 @@ func (s *Storage) CreateStudy(ctx context.Context, name string, dirs []hpo.Direc
 		names[i] = n
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if s.postgres {
+			// Workers starting together must not both insert the study.
+			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(7460313)"); err != nil {
+				return err
+			}
+		}
 		var id int64
 		err := tx.QueryRowContext(ctx, s.q("SELECT study_id FROM studies WHERE study_name = ?"), name).Scan(&id)
 		if err == nil {
