@@ -714,3 +714,38 @@ func testConcurrentCreateStudy(t *testing.T, url string) {
 		t.Errorf("workers created %d studies", len(seen))
 	}
 }
+
+// A two-objective ragtune study gives Optuna the same Pareto front.
+func TestOptunaReadsMultiObjective(t *testing.T) {
+	py := python(t)
+	url := sqliteURL(t)
+	s := openT(t, url)
+	st, err := s.CreateStudy(ctx, "mo", []hpo.Direction{hpo.Maximize, hpo.Minimize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := map[string]hpo.Distribution{"x": xDist}
+	for i, v := range [][]float64{{0.5, 10}, {0.6, 20}, {0.4, 30}, {0.7, 5}, {0.7, 5}} {
+		if _, _, err := s.AddTrial(ctx, st.ID, hpo.FrozenTrial{State: hpo.Complete, Values: v,
+			InternalParams: map[string]float64{"x": float64(i)}, Distributions: d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := runPython(t, py, `
+import sys, optuna
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+s = optuna.load_study(study_name="mo", storage=sys.argv[1])
+print(" ".join(str(t.number) for t in s.best_trials), [d.name for d in s.directions])
+`, url)
+	if got := strings.TrimSpace(string(out)); got != "3 4 ['MAXIMIZE', 'MINIMIZE']" {
+		t.Errorf("Optuna's Pareto front: %s", got)
+	}
+	trials, _ := s.LoadTrials(ctx, st.ID)
+	var ours []string
+	for _, tr := range hpo.ParetoFront(trials, st.Directions) {
+		ours = append(ours, itoa(tr.Number))
+	}
+	if strings.Join(ours, " ") != "3 4" {
+		t.Errorf("ragtune's Pareto front: %v", ours)
+	}
+}
