@@ -71,8 +71,10 @@ func (c *Command) Run(ctx context.Context, t Trial, report ReportFunc) (Result, 
 	cmd.Dir = c.Dir
 	cmd.Env = append(os.Environ(), c.Env...)
 	cmd.Stdin = strings.NewReader(string(input) + "\n")
-	// Its own process group, so SIGTERM reaches the shell's children too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group, so SIGTERM reaches the shell's children too;
+	// and a SIGTERM if this worker dies (even by SIGKILL), so a trial never
+	// outlives the worker that would record it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	tail := &stderrTail{max: 2000}
 	cmd.Stderr = tail
 	if c.Stderr != nil {

@@ -270,9 +270,13 @@ func workerMain() int {
 	}
 	seed, _ := strconv.ParseInt(os.Getenv("RUNNER_SEED"), 10, 64)
 	smp, _ := hpo.NewScheduleSampler(hpo.Schedule{{Name: "random", Trials: target}}, seed)
+	obj := quadratic(sleepAt, time.Minute, 20*time.Millisecond)
+	if c := os.Getenv("RUNNER_CMD"); c != "" {
+		obj = &objective.Command{Cmd: c}
+	}
 	_, err = Run(context.Background(), st, Config{
 		Study: study, Metrics: []string{"loss"}, Space: space, Sampler: smp, Seed: seed,
-		Objective: quadratic(sleepAt, time.Minute, 20*time.Millisecond), Target: target,
+		Objective: obj, Target: target,
 		Heartbeat: hpo.Heartbeat{Interval: 200 * time.Millisecond, Grace: 2 * time.Second, MaxRetry: 1},
 		Poll:      100 * time.Millisecond,
 	})
@@ -495,5 +499,35 @@ func TestTimeoutStopsNewTrials(t *testing.T) {
 	sum, err := Run(context.Background(), st, cfg)
 	if err != nil || sum.Stopped != "timeout" || sum.Complete == 0 || sum.Complete > 20 {
 		t.Errorf("summary %+v, %v", sum, err)
+	}
+}
+
+// The objective command of a worker killed with SIGKILL is terminated too
+// (it must not go on training with nobody to record its result).
+func TestKilledWorkerTakesItsCommandAlong(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "pid")
+	t.Setenv("RUNNER_CMD", "echo $$ > "+pidFile+"; exec sleep 30")
+	url := sqliteURL(t)
+	st := openStorage(t, url)
+	w := startWorker(t, url, "orphan", 1, -1, 1)
+	waitRunning(t, st, "orphan", 0)
+	var pid int
+	for i := 0; i < 100 && pid == 0; i++ {
+		b, _ := os.ReadFile(pidFile)
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		time.Sleep(20 * time.Millisecond)
+	}
+	if pid == 0 {
+		t.Fatal("the objective never started")
+	}
+	w.Process.Signal(syscall.SIGKILL)
+	w.Wait()
+	for i := 0; i < 100 && processAlive(pid); i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if processAlive(pid) {
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Errorf("objective process %d outlived its killed worker", pid)
 	}
 }
