@@ -531,3 +531,19 @@ func TestKilledWorkerTakesItsCommandAlong(t *testing.T) {
 		t.Errorf("objective process %d outlived its killed worker", pid)
 	}
 }
+
+// A RUNNING trial with no heartbeat (Optuna's ask without tell) never goes
+// stale, so it must not hold the study below its target forever.
+func TestRunningTrialWithoutHeartbeatDoesNotBlock(t *testing.T) {
+	st := openStorage(t, sqliteURL(t))
+	cfg := config(t, st, "asked", 2)
+	if _, _, err := st.AddTrial(context.Background(), cfg.Study.ID, hpo.FrozenTrial{State: hpo.Running}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sum, err := Run(ctx, st, cfg)
+	if err != nil || sum.Complete != 2 {
+		t.Errorf("summary %+v, %v", sum, err)
+	}
+}

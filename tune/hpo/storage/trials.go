@@ -42,7 +42,8 @@ func (s *Storage) insertTrial(ctx context.Context, tx *sql.Tx, studyID int64, st
 	return id, number, nil
 }
 
-// CreateTrial starts a new RUNNING trial and returns its id and number.
+// CreateTrial starts a new RUNNING trial (with its first heartbeat) and
+// returns its id and number.
 func (s *Storage) CreateTrial(ctx context.Context, studyID int64) (id int64, number int, err error) {
 	id, number, _, err = s.CreateTrialBelow(ctx, studyID, 0)
 	return id, number, err
@@ -61,8 +62,12 @@ func (s *Storage) CreateTrialBelow(ctx context.Context, studyID int64, limit int
 			if err := tx.QueryRowContext(ctx, s.q("SELECT study_id FROM studies WHERE study_id = ?"+s.forUpdate()), studyID).Scan(&locked); err != nil {
 				return fmt.Errorf("locking study %d: %v", studyID, err)
 			}
+			// RUNNING trials without a heartbeat (Optuna's ask/tell, or a
+			// crashed process that never beat) could stay RUNNING forever and
+			// would block the study; they do not count.
 			var n int
-			if err := tx.QueryRowContext(ctx, s.q("SELECT count(*) FROM trials WHERE study_id = ? AND state IN ('COMPLETE', 'PRUNED', 'RUNNING', 'WAITING')"), studyID).Scan(&n); err != nil {
+			if err := tx.QueryRowContext(ctx, s.q(`SELECT count(*) FROM trials t WHERE t.study_id = ? AND (t.state IN ('COMPLETE', 'PRUNED', 'WAITING')
+OR (t.state = 'RUNNING' AND EXISTS (SELECT 1 FROM trial_heartbeats h WHERE h.trial_id = t.trial_id)))`), studyID).Scan(&n); err != nil {
 				return err
 			}
 			if n >= limit {
@@ -70,14 +75,27 @@ func (s *Storage) CreateTrialBelow(ctx context.Context, studyID int64, limit int
 			}
 		}
 		id, number, err = s.insertTrial(ctx, tx, studyID, hpo.Running, formatTime(time.Now()), nil)
-		ok = err == nil
-		return err
+		if err != nil {
+			return err
+		}
+		ok = true
+		return s.beat(ctx, tx, id)
 	})
 	return id, number, ok, err
 }
 
+// beat writes a trial's heartbeat inside a transaction. Trials get their
+// first one in the transaction that makes them RUNNING, so they count as
+// alive from their first instant.
+func (s *Storage) beat(ctx context.Context, tx *sql.Tx, trialID int64) error {
+	now := s.nowSQL()
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO trial_heartbeats (trial_id, heartbeat) VALUES (?, `+now+`)
+ON CONFLICT (trial_id) DO UPDATE SET heartbeat = `+now), trialID)
+	return err
+}
+
 // ClaimWaiting turns the lowest-numbered WAITING trial (an enqueued trial or
-// a retry) into a RUNNING one, as Optuna's ask() does. ok is false when no
+// a retry) into a RUNNING one with a first heartbeat, as Optuna's ask() does. ok is false when no
 // WAITING trial could be claimed.
 func (s *Storage) ClaimWaiting(ctx context.Context, studyID int64) (id int64, number int, ok bool, err error) {
 	rows, err := s.db.QueryContext(ctx, s.q("SELECT trial_id, number FROM trials WHERE study_id = ? AND state = 'WAITING' ORDER BY number"), studyID)
@@ -109,8 +127,10 @@ func (s *Storage) ClaimWaiting(ctx context.Context, studyID int64) (id int64, nu
 				return nil // another worker took it
 			}
 			claimed = true
-			_, err := tx.ExecContext(ctx, s.q("UPDATE trials SET state = 'RUNNING', datetime_start = ? WHERE trial_id = ?"), formatTime(time.Now()), c.id)
-			return err
+			if _, err := tx.ExecContext(ctx, s.q("UPDATE trials SET state = 'RUNNING', datetime_start = ? WHERE trial_id = ?"), formatTime(time.Now()), c.id); err != nil {
+				return err
+			}
+			return s.beat(ctx, tx, c.id)
 		})
 		if err != nil {
 			return 0, 0, false, err
@@ -276,12 +296,7 @@ ON CONFLICT (trial_id, objective) DO UPDATE SET value = excluded.value, value_ty
 // Heartbeat stamps a running trial with the database clock, as Optuna's
 // heartbeat thread does.
 func (s *Storage) Heartbeat(ctx context.Context, trialID int64) error {
-	now := s.nowSQL()
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO trial_heartbeats (trial_id, heartbeat) VALUES (?, `+now+`)
-ON CONFLICT (trial_id) DO UPDATE SET heartbeat = `+now), trialID)
-		return err
-	})
+	return s.tx(ctx, func(tx *sql.Tx) error { return s.beat(ctx, tx, trialID) })
 }
 
 // RunningTrial is a RUNNING trial with what tells whether its worker lives.
