@@ -167,21 +167,13 @@ func (d IntDistribution) ToInternal(external any) (float64, error) {
 	return v, nil
 }
 
-// Contains follows Optuna: the value is truncated to an integer, then must
-// lie in [low, high] and (without log) on the step grid.
+// Contains follows Optuna: low ≤ v ≤ high and (v − low) a multiple of the step
+// (so 4.5 is not in an int domain).
 func (d IntDistribution) Contains(v float64) bool {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
+	if math.IsNaN(v) || v < float64(d.Low) || v > float64(d.High) {
 		return false
 	}
-	i := math.Trunc(v)
-	if i < float64(d.Low) || i > float64(d.High) {
-		return false
-	}
-	if d.Log {
-		return true
-	}
-	k := (i - float64(d.Low)) / float64(d.Step)
-	return math.Abs(k-math.Round(k)) < 1e-8
+	return math.Mod(v-float64(d.Low), float64(d.Step)) == 0
 }
 
 // Single reports whether only one value can be drawn.
