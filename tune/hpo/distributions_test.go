@@ -121,6 +121,9 @@ func TestConversionsAndContains(t *testing.T) {
 	if in.ToExternal(5) != int64(5) || in.Contains(4) || !in.Contains(5) || in.Contains(11) {
 		t.Error("int ToExternal/Contains wrong")
 	}
+	if (IntDistribution{Low: 1, High: 9, Step: 1}).Contains(4.5) {
+		t.Error("int Contains accepted 4.5 (Optuna does not)")
+	}
 	if _, err := in.ToInternal(4.5); err == nil {
 		t.Error("int ToInternal accepted 4.5")
 	}
