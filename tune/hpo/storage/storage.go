@@ -98,9 +98,6 @@ func (s *Storage) Close() error { return s.db.Close() }
 // DB exposes the underlying database (tests and reports read it directly).
 func (s *Storage) DB() *sql.DB { return s.db }
 
-// Postgres reports whether the storage is PostgreSQL.
-func (s *Storage) Postgres() bool { return s.postgres }
-
 func parseURL(raw string, opt Options) (driver, dsn string, err error) {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
