@@ -85,6 +85,20 @@ func (ctx *Context) Repeat(a, b Tensor) Tensor {
 	return Tensor{C.ggml_repeat(ctx.c, a.t, b.t)}
 }
 
+// Repeat4D tiles a to the given shape; every dimension must be a multiple of a's.
+func (ctx *Context) Repeat4D(a Tensor, ne0, ne1, ne2, ne3 int) Tensor {
+	if !ctx.ok(a) {
+		return Tensor{}
+	}
+	an := a.Ne()
+	for i, n := range [4]int{ne0, ne1, ne2, ne3} {
+		if n <= 0 || an[i] == 0 || n%an[i] != 0 {
+			return ctx.fail("repeat %v to [%d,%d,%d,%d]: not a multiple", a, ne0, ne1, ne2, ne3)
+		}
+	}
+	return Tensor{C.ggml_repeat_4d(ctx.c, a.t, C.int64_t(ne0), C.int64_t(ne1), C.int64_t(ne2), C.int64_t(ne3))}
+}
+
 // Scale is a * s.
 func (ctx *Context) Scale(a Tensor, s float32) Tensor {
 	if !ctx.ok(a) {

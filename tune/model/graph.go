@@ -139,6 +139,12 @@ func (b *builder) gelu(x bindings.Tensor) bindings.Tensor {
 func (b *builder) attention(q, k, v bindings.Tensor, mask bindings.Tensor) bindings.Tensor {
 	ctx, d := b.ctx, b.m.HeadDim()
 	H := q.Ne()[1]
+	if Hkv := k.Ne()[1]; Hkv != H && b.opts.Trainable {
+		// ggml's mul_mat backward cannot reduce a broadcast operand that
+		// also has a batch dimension, so training expands the kv heads:
+		// query head h reads kv head h/(H/Hkv), as the broadcast does.
+		k, v = b.expandHeads(k, H), b.expandHeads(v, H)
+	}
 	q = ctx.Permute(q, [4]int{0, 2, 1, 3}) // [d, S, H, B]
 	k = ctx.Permute(k, [4]int{0, 2, 1, 3}) // [d, S, Hkv, B]
 	// scores [S_k, S_q, H, B]; ggml broadcasts the kv heads over query heads
@@ -148,6 +154,16 @@ func (b *builder) attention(q, k, v bindings.Tensor, mask bindings.Tensor) bindi
 	out := ctx.MulMat(vT, kq)                          // [d, S_q, H, B]
 	out = ctx.Cont(ctx.Permute(out, [4]int{0, 2, 1, 3}))
 	return ctx.Reshape(out, d*H, b.S*b.B)
+}
+
+// expandHeads turns x [d, Hkv, S, B] into [d, H, S, B], each kv head
+// repeated H/Hkv times in a row.
+func (b *builder) expandHeads(x bindings.Tensor, H int) bindings.Tensor {
+	ne := x.Ne()
+	d, hkv := ne[0], ne[1]
+	x = b.ctx.Reshape(b.ctx.Cont(x), d, 1, hkv, b.S*b.B)
+	x = b.ctx.Repeat4D(x, d, H/hkv, hkv, b.S*b.B)
+	return b.ctx.Reshape(x, d, H, b.S, b.B)
 }
 
 func (b *builder) heads(x bindings.Tensor, n int) bindings.Tensor {

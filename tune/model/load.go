@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/ragtune/ragtune/bindings"
 	"github.com/ragtune/ragtune/bindings/gguf"
@@ -55,6 +56,9 @@ type LoadOptions struct {
 	// WidenF16 converts F16 and BF16 matrices to F32: ggml's backward pass
 	// through a frozen weight (OUT_PROD) has no F16 kernel.
 	WidenF16 bool
+	// Quantize re-encodes the layers' weight matrices in memory (QLoRA on a
+	// float base): "q4_0", "q4_k", "q8_0"; "" keeps the file's types.
+	Quantize string
 }
 
 // Load reads a bert or llama GGUF into backend memory. Quantized weights stay
@@ -75,6 +79,14 @@ func Load(path string, be *bindings.Backend, opts LoadOptions) (*Model, error) {
 		return nil, err
 	}
 	l := loader{f: f, m: m, opts: opts, used: map[string]bool{}}
+	if opts.Quantize != "" {
+		q, err := bindings.ParseType(opts.Quantize)
+		if err != nil || !q.IsQuantized() {
+			m.Close()
+			return nil, fmt.Errorf("cannot quantize to %q (want q4_0, q4_k or q8_0)", opts.Quantize)
+		}
+		l.quant = &q
+	}
 	l.declare()
 	if l.err != nil {
 		m.Close()
@@ -120,12 +132,13 @@ func (m *Model) Linears() []Linear {
 }
 
 type loader struct {
-	f    *gguf.File
-	m    *Model
-	opts LoadOptions
-	used map[string]bool
-	todo []pending
-	err  error
+	f     *gguf.File
+	m     *Model
+	opts  LoadOptions
+	used  map[string]bool
+	todo  []pending
+	err   error
+	quant *bindings.Type
 }
 
 type pending struct {
@@ -169,6 +182,13 @@ func (l *loader) tensor(name string, optional bool, ne ...int) bindings.Tensor {
 	}
 	if l.opts.WidenF16 && (typ == bindings.TypeF16 || typ == bindings.TypeBF16) {
 		typ = bindings.TypeF32
+	}
+	if l.quant != nil && len(ne) == 2 && strings.HasPrefix(name, "blk.") && !typ.IsQuantized() {
+		if ne[0]%l.quant.BlockSize() != 0 {
+			l.err = fmt.Errorf("%s: tensor %q: rows of %d cannot be quantized to %s (block size %d)", l.f.Path, name, ne[0], *l.quant, l.quant.BlockSize())
+			return bindings.Tensor{}
+		}
+		typ = *l.quant
 	}
 	t := l.m.ctx.NewTensor(typ, ne...).SetName(name)
 	if err := l.m.ctx.Err(); err != nil {
@@ -251,10 +271,21 @@ func (l *loader) upload() error {
 		if err != nil {
 			return err
 		}
-		if p.t.Type() != bindings.Type(p.info.Type) {
+		if typ := p.t.Type(); typ != bindings.Type(p.info.Type) {
 			vals, err := gguf.Decode(p.info.Type, raw, p.info.Elements())
 			if err != nil {
 				return fmt.Errorf("%s: tensor %q: %w", l.f.Path, p.name, err)
+			}
+			if typ.IsQuantized() {
+				ne := p.t.Ne()
+				q, err := bindings.Quantize(typ, vals, ne[1]*ne[2]*ne[3], ne[0])
+				if err != nil {
+					return fmt.Errorf("%s: tensor %q: %w", l.f.Path, p.name, err)
+				}
+				if err := p.t.SetBytes(q); err != nil {
+					return err
+				}
+				continue
 			}
 			if err := p.t.SetF32(vals); err != nil {
 				return err

@@ -49,6 +49,8 @@ type Stepper struct {
 	seed    bindings.Tensor // the loss gradient: a static 1.0
 	// LastFLOPs is the count of the last graph computed (forward and backward).
 	LastFLOPs float64
+	// QuerySideOnly embeds documents with the frozen base model.
+	QuerySideOnly bool
 }
 
 type stepGraph struct {
@@ -140,7 +142,9 @@ func (s *Stepper) build(sq, nq, sd, nd, negs int) (*stepGraph, error) {
 	}
 	opts := model.BuildOptions{Trainable: true, Normalize: s.loss.Name == LossMNRL}
 	qIn, qEmb := s.m.Embed(ctx, sq, nq, opts)
-	dIn, dEmb := s.m.Embed(ctx, sd, nd, opts)
+	dOpts := opts
+	dOpts.SkipAdapters = s.QuerySideOnly
+	dIn, dEmb := s.m.Embed(ctx, sd, nd, dOpts)
 	var loss, labels bindings.Tensor
 	switch s.loss.Name {
 	case LossMNRL:

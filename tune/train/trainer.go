@@ -1,0 +1,442 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ragtune/ragtune/bindings"
+	"github.com/ragtune/ragtune/retrieval/dataset"
+	"github.com/ragtune/ragtune/tune/encoder"
+	"github.com/ragtune/ragtune/tune/model"
+)
+
+// Methods.
+const (
+	MethodLoRA  = "lora"
+	MethodQLoRA = "qlora"
+	MethodFull  = "full"
+)
+
+// Config is everything a training run is made of.
+type Config struct {
+	Method        string // lora, qlora, full
+	Quant         string // qlora on a float base: q4_0 (default), q4_k, q8_0
+	LoRA          LoRAConfig
+	Loss          LossConfig
+	Epochs        int
+	MaxSteps      int // optimizer steps; 0: Epochs decide
+	LR            float64
+	Batch         int // examples per micro-batch
+	Accum         int // micro-batches per optimizer step
+	Warmup        float64
+	Scheduler     string
+	MaxSeq        int
+	Negatives     int // hard negatives per query for MNRL, when the data has them
+	ClipNorm      float64
+	Optim         AdamW
+	Seed          uint64
+	Threads       int
+	CheckpointN   int  // also checkpoint every N optimizer steps (0: at epoch ends only)
+	QuerySideOnly bool // adapt queries only; documents use the frozen base
+	EvalK         int
+	EvalSplit     string // "validation" when the dataset has it
+	TrainSplit    string
+}
+
+// Defaults fills unset fields.
+func (c *Config) Defaults() {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if c.Method == "" {
+		c.Method = MethodLoRA
+	}
+	if c.Method == MethodQLoRA && c.Quant == "" {
+		c.Quant = "q4_0"
+	}
+	def(&c.Epochs, 1)
+	def(&c.Batch, 16)
+	def(&c.Accum, 1)
+	def(&c.MaxSeq, 128)
+	def(&c.Threads, 1)
+	def(&c.EvalK, 10)
+	def(&c.LoRA.Rank, 16)
+	if c.LR == 0 {
+		c.LR = 2e-5
+		if c.Method != MethodFull {
+			c.LR = 1e-4
+		}
+	}
+	if c.Scheduler == "" {
+		c.Scheduler = SchedLinear
+	}
+	if c.ClipNorm == 0 {
+		c.ClipNorm = 1
+	}
+	if c.Optim == (AdamW{}) {
+		c.Optim = DefaultAdamW
+	}
+	if c.TrainSplit == "" {
+		c.TrainSplit = "train"
+	}
+	if c.Negatives == 0 {
+		c.Negatives = 1
+	}
+}
+
+// Progress is reported after every optimizer step.
+type Progress struct {
+	Step, TotalSteps, Epoch int
+	Loss, LR                float64
+	PairsPerSec             float64
+	Elapsed                 time.Duration
+}
+
+// EpochResult is the validation of one epoch (epoch 0: the base model).
+type EpochResult struct {
+	Epoch  int    `json:"epoch"`
+	Step   int    `json:"step"`
+	Scores Scores `json:"scores"`
+}
+
+// Result summarises a run.
+type Result struct {
+	Steps            int           `json:"steps"`
+	Epochs           int           `json:"epochs"`
+	FinalLoss        float64       `json:"final_loss"`
+	Base             *EpochResult  `json:"base,omitempty"`
+	Best             *EpochResult  `json:"best,omitempty"`
+	History          []EpochResult `json:"history,omitempty"`
+	ImprovedOverBase bool          `json:"improved_over_base"`
+	PeakRSSBytes     int64         `json:"peak_rss_bytes"`
+	WeightBytes      int           `json:"weight_bytes"`
+	ComputeBytes     int           `json:"compute_buffer_bytes"`
+	WallSeconds      float64       `json:"wall_seconds"`
+	TrainFLOPs       float64       `json:"train_flops"`
+	Pairs            int           `json:"pairs"`
+	Output           string        `json:"output"`
+	ResumedFromStep  int           `json:"resumed_from_step,omitempty"`
+	TrainableParams  int           `json:"trainable_params"`
+}
+
+// DivergedError reports a loss that became NaN or infinite.
+type DivergedError struct {
+	Step int
+	Loss float64
+}
+
+func (e *DivergedError) Error() string {
+	return fmt.Sprintf("diverged (loss %v at step %d)", e.Loss, e.Step)
+}
+
+// Run trains modelPath on d and writes RUN_DIR/adapter.gguf (lora, qlora)
+// or RUN_DIR/model.gguf (full), with checkpoints, logs and validation. A run
+// directory that holds a checkpoint of the same configuration resumes.
+func Run(ctx context.Context, modelPath string, d *dataset.Dataset, outDir string, cfg Config, progress func(Progress)) (*Result, error) {
+	cfg.Defaults()
+	start := time.Now()
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return nil, err
+	}
+	r, err := newRun(modelPath, d, outDir, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	res, err := r.loop(ctx, progress)
+	if res != nil {
+		res.WallSeconds = time.Since(start).Seconds()
+		res.PeakRSSBytes = PeakRSS()
+	}
+	return res, err
+}
+
+type run struct {
+	cfg      Config
+	dir      string
+	path     string
+	be       *bindings.Backend
+	m        *model.Model
+	lora     *LoRASet
+	params   []*Param
+	tok      *encoder.Tokenizer
+	step     *Stepper
+	examples []Example
+	val      *Validator
+	rng      *rand.Rand
+	log      *csvLog
+}
+
+func newRun(modelPath string, d *dataset.Dataset, outDir string, cfg Config) (*run, error) {
+	r := &run{cfg: cfg, dir: outDir, path: modelPath}
+	var err error
+	if r.be, err = bindings.NewCPUBackend(cfg.Threads); err != nil {
+		return nil, err
+	}
+	opts := model.LoadOptions{WidenF16: true}
+	switch cfg.Method {
+	case MethodQLoRA:
+		opts.Quantize = cfg.Quant
+	case MethodLoRA, MethodFull:
+	default:
+		r.close()
+		return nil, fmt.Errorf("unknown method %q (want lora, qlora or full)", cfg.Method)
+	}
+	if r.m, err = model.Load(modelPath, r.be, opts); err != nil {
+		r.close()
+		return nil, err
+	}
+	if cfg.Method == MethodLoRA && r.hasQuantizedLayers() {
+		r.close()
+		return nil, fmt.Errorf("%s has quantized weights: train it with --method qlora", modelPath)
+	}
+	r.rng = rand.New(rand.NewPCG(cfg.Seed, 0x6c6f7261))
+	if cfg.Method == MethodFull {
+		r.params, err = FullParams(r.m)
+	} else {
+		r.lora, err = AttachLoRA(r.m, r.be, cfg.LoRA, r.rng)
+		if err == nil {
+			r.params = r.lora.Params
+		}
+	}
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	if r.tok, err = encoder.NewTokenizer(modelPath, r.m.Config, cfg.MaxSeq); err != nil {
+		r.close()
+		return nil, err
+	}
+	pairs, err := d.Pairs(cfg.TrainSplit)
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	if len(pairs) == 0 {
+		r.close()
+		return nil, fmt.Errorf("the dataset has no %q examples", cfg.TrainSplit)
+	}
+	var corpus, corpusIDs []string
+	for _, doc := range d.Corpus {
+		corpus = append(corpus, d.DocText(doc))
+		corpusIDs = append(corpusIDs, doc.ID)
+	}
+	encode := func(s string) ([]int32, error) {
+		ids, _, err := r.tok.Encode(s)
+		return ids, err
+	}
+	if r.examples, err = tokenizeExamples(pairs, encode, cfg.Loss.Name == LossTriplet, corpus, corpusIDs, cfg.Seed); err != nil {
+		r.close()
+		return nil, err
+	}
+	if r.step, err = NewStepper(r.m, r.be, r.params, cfg.Loss, 0, r.rng); err != nil {
+		r.close()
+		return nil, err
+	}
+	r.step.QuerySideOnly = cfg.QuerySideOnly
+	split := cfg.EvalSplit
+	if split == "" {
+		for _, s := range d.Splits() {
+			if s == "validation" {
+				split = s
+			}
+		}
+	}
+	if split != "" {
+		if r.val, err = NewValidator(d, split, cfg.EvalK); err != nil {
+			r.close()
+			return nil, err
+		}
+		r.val.CacheDocs = cfg.QuerySideOnly
+	}
+	return r, nil
+}
+
+func (r *run) hasQuantizedLayers() bool {
+	for _, l := range r.m.Linears() {
+		if l.W.Type().IsQuantized() {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *run) close() {
+	if r.log != nil {
+		r.log.Close()
+	}
+	if r.step != nil {
+		r.step.Close()
+	}
+	if r.tok != nil {
+		r.tok.Close()
+	}
+	if r.lora != nil {
+		r.lora.Close()
+	}
+	if r.m != nil {
+		r.m.Close()
+	}
+	if r.be != nil {
+		r.be.Close()
+	}
+}
+
+// evaluate scores the live model on the validation split.
+func (r *run) evaluate(ctx context.Context) (Scores, error) {
+	enc := encoder.FromModel(r.m, r.be, r.tok, encoder.Options{Threads: r.cfg.Threads, Batch: 32, QueryOnlyAdapter: r.cfg.QuerySideOnly})
+	defer enc.Close()
+	return r.val.Evaluate(ctx, enc)
+}
+
+func (r *run) loop(ctx context.Context, progress func(Progress)) (*Result, error) {
+	cfg := r.cfg
+	perEpoch := 0
+	for range epochBatches(r.examples, cfg.Batch, cfg.Seed, 0) {
+		perEpoch++
+	}
+	stepsPerEpoch := (perEpoch + cfg.Accum - 1) / cfg.Accum
+	total := stepsPerEpoch * cfg.Epochs
+	if cfg.MaxSteps > 0 && cfg.MaxSteps < total {
+		total = cfg.MaxSteps
+	}
+	warmup := int(math.Round(cfg.Warmup * float64(total)))
+	res := &Result{Pairs: len(r.examples), WeightBytes: r.m.WeightBytes()}
+	for _, p := range r.params {
+		res.TrainableParams += len(p.Data)
+	}
+	st, err := r.resume()
+	if err != nil {
+		return nil, err
+	}
+	if st.Step > 0 {
+		res.ResumedFromStep = st.Step
+	}
+	if r.log, err = openCSVLog(filepath.Join(r.dir, "train_log.csv"), st.Step); err != nil {
+		return nil, err
+	}
+	if r.val != nil && st.Base == nil {
+		s, err := r.evaluate(ctx)
+		if err != nil {
+			return nil, err
+		}
+		st.Base = &EpochResult{Epoch: 0, Step: 0, Scores: s}
+		st.History = append(st.History, *st.Base)
+		if err := appendEvalLog(r.dir, *st.Base); err != nil {
+			return nil, err
+		}
+	}
+	started := time.Now()
+	pairsDone := 0
+	for epoch := st.Epoch; epoch < cfg.Epochs && st.Step < total; epoch++ {
+		batches := epochBatches(r.examples, cfg.Batch, cfg.Seed, epoch)
+		for bi := st.Batch; bi < len(batches) && st.Step < total; {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			var lossSum float64
+			n := 0
+			for ; n < cfg.Accum && bi < len(batches); n, bi = n+1, bi+1 {
+				idx := batches[bi]
+				b := makeBatch(r.examples, idx, r.negatives(idx))
+				loss, err := r.step.Accumulate(b, 1/float32(cfg.Accum))
+				if err != nil {
+					return nil, fmt.Errorf("step %d: %w", st.Step+1, err)
+				}
+				if math.IsNaN(loss) || math.IsInf(loss, 0) {
+					return res, &DivergedError{Step: st.Step + 1, Loss: loss}
+				}
+				lossSum += loss
+				pairsDone += len(idx)
+				res.TrainFLOPs += r.step.LastFLOPs
+			}
+			lr, err := LearningRate(cfg.Scheduler, cfg.LR, st.Step, total, warmup)
+			if err != nil {
+				return nil, err
+			}
+			norm := ClipGrads(r.params, cfg.ClipNorm)
+			if math.IsNaN(norm) || math.IsInf(norm, 0) {
+				return res, &DivergedError{Step: st.Step + 1, Loss: norm}
+			}
+			cfg.Optim.Update(r.params, st.Step+1, lr)
+			for _, p := range r.params {
+				if err := p.upload(); err != nil {
+					return nil, err
+				}
+			}
+			st.Step++
+			st.Batch = bi
+			st.Loss = lossSum / float64(n)
+			elapsed := time.Since(started)
+			rate := float64(pairsDone) / elapsed.Seconds()
+			if err := r.log.Write(st.Step, epoch+1, st.Loss, lr, norm, rate, elapsed.Seconds()); err != nil {
+				return nil, err
+			}
+			if progress != nil {
+				progress(Progress{Step: st.Step, TotalSteps: total, Epoch: epoch + 1, Loss: st.Loss, LR: lr, PairsPerSec: rate, Elapsed: elapsed})
+			}
+			if cfg.CheckpointN > 0 && st.Step%cfg.CheckpointN == 0 && bi < len(batches) {
+				if err := r.checkpoint(st); err != nil {
+					return nil, err
+				}
+			}
+		}
+		st.Epoch, st.Batch = epoch+1, 0
+		if r.val != nil {
+			s, err := r.evaluate(ctx)
+			if err != nil {
+				return nil, err
+			}
+			er := EpochResult{Epoch: epoch + 1, Step: st.Step, Scores: s}
+			st.History = append(st.History, er)
+			if err := appendEvalLog(r.dir, er); err != nil {
+				return nil, err
+			}
+			key := fmt.Sprintf("ndcg@%d", cfg.EvalK)
+			if st.Best == nil || s[key] > st.Best.Scores[key] {
+				st.Best = &er
+				if err := r.export(r.outputPath()); err != nil {
+					return nil, err
+				}
+			}
+		} else if err := r.export(r.outputPath()); err != nil {
+			return nil, err
+		}
+		if err := r.checkpoint(st); err != nil {
+			return nil, err
+		}
+	}
+	if st.Best == nil && r.val == nil {
+		if err := r.export(r.outputPath()); err != nil {
+			return nil, err
+		}
+	}
+	res.Steps, res.Epochs, res.FinalLoss = st.Step, st.Epoch, st.Loss
+	res.Base, res.Best, res.History = st.Base, st.Best, st.History
+	key := fmt.Sprintf("ndcg@%d", cfg.EvalK)
+	res.ImprovedOverBase = st.Best != nil && st.Base != nil && st.Best.Scores[key] > st.Base.Scores[key]
+	res.ComputeBytes = r.step.ComputeBufferBytes()
+	res.Output = r.outputPath()
+	return res, nil
+}
+
+func (r *run) negatives(idx []int) int {
+	if r.cfg.Loss.Name == LossTriplet {
+		return 1
+	}
+	return negativesFor(r.examples, idx, r.cfg.Negatives)
+}
+
+func (r *run) outputPath() string {
+	if r.cfg.Method == MethodFull {
+		return filepath.Join(r.dir, "model.gguf")
+	}
+	return filepath.Join(r.dir, "adapter.gguf")
+}
