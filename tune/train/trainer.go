@@ -136,10 +136,26 @@ func (e *DivergedError) Error() string {
 	return fmt.Sprintf("diverged (loss %v at step %d)", e.Loss, e.Step)
 }
 
+// Hooks let a caller follow a run. Step runs after every optimizer step;
+// Epoch after every validation (a non-nil error stops the run with it, so a
+// hyperparameter search can prune).
+type Hooks struct {
+	Step  func(Progress)
+	Epoch func(EpochEvent) error
+}
+
+// EpochEvent is one epoch's validation, with a way to score the model of
+// that moment on another split (e.g. test, whenever validation improves).
+type EpochEvent struct {
+	EpochResult
+	Improved bool // best validation so far, the base model included
+	Evaluate func(ctx context.Context, split string) (Scores, error)
+}
+
 // Run trains modelPath on d and writes RUN_DIR/adapter.gguf (lora, qlora)
 // or RUN_DIR/model.gguf (full), with checkpoints, logs and validation. A run
 // directory that holds a checkpoint of the same configuration resumes.
-func Run(ctx context.Context, modelPath string, d *dataset.Dataset, outDir string, cfg Config, progress func(Progress)) (*Result, error) {
+func Run(ctx context.Context, modelPath string, d *dataset.Dataset, outDir string, cfg Config, hooks Hooks) (*Result, error) {
 	cfg.Defaults()
 	start := time.Now()
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
@@ -150,7 +166,7 @@ func Run(ctx context.Context, modelPath string, d *dataset.Dataset, outDir strin
 		return nil, err
 	}
 	defer r.close()
-	res, err := r.loop(ctx, progress)
+	res, err := r.loop(ctx, hooks)
 	if res != nil {
 		res.WallSeconds = time.Since(start).Seconds()
 		res.PeakRSSBytes = PeakRSS()
@@ -170,12 +186,13 @@ type run struct {
 	step     *Stepper
 	examples []Example
 	val      *Validator
+	data     *dataset.Dataset
 	rng      *rand.Rand
 	log      *csvLog
 }
 
 func newRun(modelPath string, d *dataset.Dataset, outDir string, cfg Config) (*run, error) {
-	r := &run{cfg: cfg, dir: outDir, path: modelPath}
+	r := &run{cfg: cfg, dir: outDir, path: modelPath, data: d}
 	var err error
 	if r.be, err = bindings.NewCPUBackend(cfg.Threads); err != nil {
 		return nil, err
@@ -291,12 +308,25 @@ func (r *run) close() {
 
 // evaluate scores the live model on the validation split.
 func (r *run) evaluate(ctx context.Context) (Scores, error) {
-	enc := encoder.FromModel(r.m, r.be, r.tok, encoder.Options{Threads: r.cfg.Threads, Batch: 32, QueryOnlyAdapter: r.cfg.QuerySideOnly})
-	defer enc.Close()
-	return r.val.Evaluate(ctx, enc)
+	return r.evaluateWith(ctx, r.val)
 }
 
-func (r *run) loop(ctx context.Context, progress func(Progress)) (*Result, error) {
+func (r *run) evaluateWith(ctx context.Context, v *Validator) (Scores, error) {
+	enc := encoder.FromModel(r.m, r.be, r.tok, encoder.Options{Threads: r.cfg.Threads, Batch: 32, QueryOnlyAdapter: r.cfg.QuerySideOnly})
+	defer enc.Close()
+	return v.Evaluate(ctx, enc)
+}
+
+// evaluateSplit scores the live model on any split of the dataset.
+func (r *run) evaluateSplit(ctx context.Context, split string) (Scores, error) {
+	v, err := NewValidator(r.data, split, r.cfg.EvalK)
+	if err != nil {
+		return nil, err
+	}
+	return r.evaluateWith(ctx, v)
+}
+
+func (r *run) loop(ctx context.Context, hooks Hooks) (*Result, error) {
 	cfg := r.cfg
 	perEpoch := 0
 	for range epochBatches(r.examples, cfg.Batch, cfg.Seed, 0) {
@@ -346,6 +376,9 @@ func (r *run) loop(ctx context.Context, progress func(Progress)) (*Result, error
 			for ; n < cfg.Accum && bi < len(batches); n, bi = n+1, bi+1 {
 				idx := batches[bi]
 				b := makeBatch(r.examples, idx, r.negatives(idx))
+				// Dropout masks come from a stream fixed by the step, so a
+				// resumed run draws what an uninterrupted one would.
+				r.step.rng = rand.New(rand.NewPCG(cfg.Seed, uint64(st.Step)<<16|uint64(n)))
 				loss, err := r.step.Accumulate(b, 1/float32(cfg.Accum))
 				if err != nil {
 					return nil, fmt.Errorf("step %d: %w", st.Step+1, err)
@@ -379,8 +412,8 @@ func (r *run) loop(ctx context.Context, progress func(Progress)) (*Result, error
 			if err := r.log.Write(st.Step, epoch+1, st.Loss, lr, norm, rate, elapsed.Seconds()); err != nil {
 				return nil, err
 			}
-			if progress != nil {
-				progress(Progress{Step: st.Step, TotalSteps: total, Epoch: epoch + 1, Loss: st.Loss, LR: lr, PairsPerSec: rate, Elapsed: elapsed})
+			if hooks.Step != nil {
+				hooks.Step(Progress{Step: st.Step, TotalSteps: total, Epoch: epoch + 1, Loss: st.Loss, LR: lr, PairsPerSec: rate, Elapsed: elapsed})
 			}
 			if cfg.CheckpointN > 0 && st.Step%cfg.CheckpointN == 0 && bi < len(batches) {
 				if err := r.checkpoint(st); err != nil {
@@ -400,6 +433,12 @@ func (r *run) loop(ctx context.Context, progress func(Progress)) (*Result, error
 				return nil, err
 			}
 			key := fmt.Sprintf("ndcg@%d", cfg.EvalK)
+			improved := s[key] > st.Base.Scores[key] && (st.Best == nil || s[key] > st.Best.Scores[key])
+			if hooks.Epoch != nil {
+				if err := hooks.Epoch(EpochEvent{EpochResult: er, Improved: improved, Evaluate: r.evaluateSplit}); err != nil {
+					return res, err
+				}
+			}
 			if st.Best == nil || s[key] > st.Best.Scores[key] {
 				st.Best = &er
 				if err := r.export(r.outputPath()); err != nil {

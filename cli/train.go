@@ -1,0 +1,149 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/ragtune/ragtune/retrieval/dataset"
+	"github.com/ragtune/ragtune/tune/train"
+)
+
+// exitDiverged is the exit status of a run whose loss became NaN or infinite.
+const exitDiverged = 3
+
+func trainFlags() []ucli.Flag {
+	return []ucli.Flag{
+		&ucli.StringFlag{Name: "model", Required: true, Usage: "base GGUF model"},
+		&ucli.StringFlag{Name: "data", Required: true, Usage: "dataset folder (ragtune data import)"},
+		&ucli.StringFlag{Name: "out", Required: true, Usage: "run folder: adapter.gguf or model.gguf, logs, checkpoints"},
+		&ucli.StringFlag{Name: "method", Value: train.MethodLoRA, Usage: "lora, qlora (frozen quantized base) or full"},
+		&ucli.StringFlag{Name: "quant", Usage: "qlora: quantize a float base in memory to q4_0 (default), q4_k or q8_0"},
+		&ucli.StringFlag{Name: "loss", Value: train.LossMNRL, Usage: "mnrl (in-batch negatives + hard negatives) or triplet"},
+		&ucli.Float64Flag{Name: "scale", Value: 20, Usage: "mnrl: similarity scale"},
+		&ucli.Float64Flag{Name: "margin", Value: 5, Usage: "triplet: margin (Euclidean distance)"},
+		&ucli.IntFlag{Name: "negatives", Value: 1, Usage: "mnrl: hard negatives per query, when the data has them"},
+		&ucli.IntFlag{Name: "epochs", Value: 1},
+		&ucli.IntFlag{Name: "max-steps", Usage: "stop after this many optimizer steps"},
+		&ucli.Float64Flag{Name: "lr", Usage: "peak learning rate (default 1e-4 for lora/qlora, 2e-5 for full)"},
+		&ucli.IntFlag{Name: "batch", Value: 16, Usage: "pairs per micro-batch (in-batch negatives)"},
+		&ucli.IntFlag{Name: "accum", Value: 1, Usage: "micro-batches per optimizer step"},
+		&ucli.Float64Flag{Name: "warmup", Value: 0.1, Usage: "warmup as a fraction of the steps"},
+		&ucli.StringFlag{Name: "scheduler", Value: train.SchedLinear, Usage: "linear, cosine or constant"},
+		&ucli.IntFlag{Name: "rank", Value: 16, Usage: "LoRA rank"},
+		&ucli.Float64Flag{Name: "alpha", Usage: "LoRA alpha (default: 2 x rank)"},
+		&ucli.Float64Flag{Name: "dropout", Value: 0.1, Usage: "LoRA dropout"},
+		&ucli.StringFlag{Name: "targets", Value: "attn_q,attn_v", Usage: "LoRA targets: " + strings.Join(train.TargetKinds, ",")},
+		&ucli.BoolFlag{Name: "query-side-only", Usage: "adapt queries only; documents use the frozen base (embed the corpus once)"},
+		&ucli.IntFlag{Name: "max-seq", Value: 128, Usage: "cut texts to this many tokens"},
+		&ucli.Float64Flag{Name: "weight-decay", Value: 0.01},
+		&ucli.Float64Flag{Name: "clip", Value: 1, Usage: "clip the gradient norm to this (0: off)"},
+		&ucli.IntFlag{Name: "checkpoint-every", Usage: "also checkpoint every N steps"},
+		&ucli.IntFlag{Name: "eval-k", Value: 10, Usage: "validation cut-off k (nDCG@k, Recall@k, MRR@k)"},
+		&ucli.Uint64Flag{Name: "seed", Value: 1},
+		&ucli.IntFlag{Name: "threads", Value: defaultThreads()},
+	}
+}
+
+func init() {
+	register(&ucli.Command{
+		Name:      "train",
+		Usage:     "fine-tune an embedding model (LoRA, QLoRA or full) on a dataset's train split",
+		ArgsUsage: " ",
+		Flags: append(trainFlags(),
+			&ucli.BoolFlag{Name: "json", Usage: "print a JSON summary"},
+			&ucli.BoolFlag{Name: "quiet", Usage: "no progress line"},
+		),
+		Action: runTrain,
+	})
+}
+
+func trainConfig(c *ucli.Context) train.Config {
+	alpha := c.Float64("alpha")
+	if alpha == 0 {
+		alpha = 2 * float64(c.Int("rank"))
+	}
+	opt := train.DefaultAdamW
+	opt.WeightDecay = c.Float64("weight-decay")
+	var targets []string
+	for _, t := range strings.Split(c.String("targets"), ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			targets = append(targets, t)
+		}
+	}
+	return train.Config{
+		Method: c.String("method"), Quant: c.String("quant"),
+		LoRA: train.LoRAConfig{Rank: c.Int("rank"), Alpha: float32(alpha), Dropout: float32(c.Float64("dropout")), Targets: targets},
+		Loss: train.LossConfig{Name: c.String("loss"), Scale: float32(c.Float64("scale")), Margin: float32(c.Float64("margin"))},
+		Epochs: c.Int("epochs"), MaxSteps: c.Int("max-steps"), LR: c.Float64("lr"), Batch: c.Int("batch"), Accum: c.Int("accum"),
+		Warmup: c.Float64("warmup"), Scheduler: c.String("scheduler"), MaxSeq: c.Int("max-seq"), Negatives: c.Int("negatives"),
+		ClipNorm: c.Float64("clip"), Optim: opt, Seed: c.Uint64("seed"), Threads: c.Int("threads"),
+		CheckpointN: c.Int("checkpoint-every"), QuerySideOnly: c.Bool("query-side-only"), EvalK: c.Int("eval-k"),
+	}
+}
+
+func runTrain(c *ucli.Context) error {
+	d, err := dataset.Open(c.String("data"))
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	quiet := c.Bool("quiet") || c.Bool("json")
+	bar := newProgress("train", 0, quiet)
+	hooks := train.Hooks{
+		Step: func(p train.Progress) {
+			bar.total = p.TotalSteps
+			bar.Update(p.Step, fmt.Sprintf("epoch %d loss %.4f lr %.2e %.1f pairs/s", p.Epoch, p.Loss, p.LR, p.PairsPerSec))
+		},
+		Epoch: func(e train.EpochEvent) error {
+			bar.Done()
+			if !quiet {
+				fmt.Fprintf(c.App.ErrWriter, "epoch %d (step %d): %s\n", e.Epoch, e.Step, formatScores(e.Scores))
+			}
+			return nil
+		},
+	}
+	res, err := train.Run(ctx, c.String("model"), d, c.String("out"), trainConfig(c), hooks)
+	bar.Done()
+	var div *train.DivergedError
+	if errors.As(err, &div) {
+		return &ExitError{Code: exitDiverged, Err: err}
+	}
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, res)
+	}
+	w := c.App.Writer
+	fmt.Fprintf(w, "trained %d steps (%d pairs, %d epochs) in %.1fs; final loss %.4f\n", res.Steps, res.Pairs, res.Epochs, res.WallSeconds, res.FinalLoss)
+	if res.Base != nil && res.Best != nil {
+		fmt.Fprintf(w, "validation: base %s\n            best %s (epoch %d)\n", formatScores(res.Base.Scores), formatScores(res.Best.Scores), res.Best.Epoch)
+		if !res.ImprovedOverBase {
+			fmt.Fprintln(w, "no epoch improved on the base model: the output holds the best epoch, which is not better than the base")
+		}
+	}
+	fmt.Fprintf(w, "peak RSS %.0f MiB, weights %.1f MiB, compute buffer %.0f MiB, %.3g training FLOPs -> %s\n",
+		float64(res.PeakRSSBytes)/(1<<20), float64(res.WeightBytes)/(1<<20), float64(res.ComputeBytes)/(1<<20), res.TrainFLOPs, res.Output)
+	return nil
+}
+
+func formatScores(s train.Scores) string {
+	keys := make([]string, 0, len(s))
+	for k := range s {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %.4f", k, s[k])
+	}
+	return strings.Join(parts, ", ")
+}
