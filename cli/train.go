@@ -79,8 +79,8 @@ func trainConfig(c *ucli.Context) train.Config {
 	}
 	return train.Config{
 		Method: c.String("method"), Quant: c.String("quant"),
-		LoRA: train.LoRAConfig{Rank: c.Int("rank"), Alpha: float32(alpha), Dropout: float32(c.Float64("dropout")), Targets: targets},
-		Loss: train.LossConfig{Name: c.String("loss"), Scale: float32(c.Float64("scale")), Margin: float32(c.Float64("margin"))},
+		LoRA:   train.LoRAConfig{Rank: c.Int("rank"), Alpha: float32(alpha), Dropout: float32(c.Float64("dropout")), Targets: targets},
+		Loss:   train.LossConfig{Name: c.String("loss"), Scale: float32(c.Float64("scale")), Margin: float32(c.Float64("margin"))},
 		Epochs: c.Int("epochs"), MaxSteps: c.Int("max-steps"), LR: c.Float64("lr"), Batch: c.Int("batch"), Accum: c.Int("accum"),
 		Warmup: c.Float64("warmup"), Scheduler: c.String("scheduler"), MaxSeq: c.Int("max-seq"), Negatives: c.Int("negatives"),
 		ClipNorm: c.Float64("clip"), Optim: opt, Seed: c.Uint64("seed"), Threads: c.Int("threads"),
