@@ -12,6 +12,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/ragtune/ragtune/retrieval/dataset"
+	"github.com/ragtune/ragtune/tune/hpo/objective"
 	"github.com/ragtune/ragtune/tune/train"
 )
 
@@ -146,4 +147,10 @@ func formatScores(s train.Scores) string {
 		parts[i] = fmt.Sprintf("%s %.4f", k, s[k])
 	}
 	return strings.Join(parts, ", ")
+}
+
+func init() {
+	newTrainObjective = func(spec map[string]any, dir string) (objective.Objective, error) {
+		return train.NewObjective(spec, dir)
+	}
 }

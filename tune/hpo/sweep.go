@@ -629,7 +629,7 @@ func originalSpace() Space {
 		{"rank", CategoricalDistribution{Choices: []any{int64(8), int64(16), int64(32), int64(64), int64(128)}}},
 		{"alpha", CategoricalDistribution{Choices: []any{int64(8), int64(16), int64(32), int64(64), int64(128), int64(256)}}},
 		{"dropout", FloatDistribution{Low: 0, High: 0.2}},
-		{"targets", CategoricalDistribution{Choices: []any{"attn_q,attn_v", "attn_q,attn_k,attn_v,attn_o", "attn_q,attn_k,attn_v,attn_o,ffn_up,ffn_down"}}},
+		{"targets", CategoricalDistribution{Choices: []any{"attn_q,attn_v", "attn_q,attn_k,attn_v,attn_output", "attn_q,attn_k,attn_v,attn_output,ffn_up,ffn_down"}}},
 		{"train_fraction", FloatDistribution{Low: 0.1, High: 1}},
 	}
 }

@@ -46,6 +46,9 @@ type Config struct {
 	EvalK         int
 	EvalSplit     string // "validation" when the dataset has it
 	TrainSplit    string
+	// TrainFraction keeps a seeded random part of the training examples
+	// (few-shot studies); 0 or 1 keeps all.
+	TrainFraction float64
 }
 
 // Defaults fills unset fields.
@@ -235,6 +238,11 @@ func newRun(modelPath string, d *dataset.Dataset, outDir string, cfg Config) (*r
 	if err != nil {
 		r.close()
 		return nil, err
+	}
+	if f := cfg.TrainFraction; f > 0 && f < 1 {
+		keep := max(1, int(math.Ceil(f*float64(len(pairs)))))
+		rand.New(rand.NewPCG(cfg.Seed, 0x66726163)).Shuffle(len(pairs), func(i, j int) { pairs[i], pairs[j] = pairs[j], pairs[i] })
+		pairs = pairs[:keep]
 	}
 	if len(pairs) == 0 {
 		r.close()

@@ -15,9 +15,9 @@ type Scores map[string]float64
 
 // Validator measures retrieval quality on one split of a dataset: it embeds
 // the corpus and the split's queries, searches exactly (cosine) and averages
-// nDCG, Recall and MRR at K over queries with relevant documents.
+// nDCG, Recall and MRR at each cut-off over queries with relevant documents.
 type Validator struct {
-	K       int
+	Ks      []int
 	docIDs  []string
 	docs    []string
 	queries []dataset.Query
@@ -28,9 +28,13 @@ type Validator struct {
 	CacheDocs bool
 }
 
-// NewValidator prepares evaluation of split (e.g. "validation").
+// NewValidator prepares evaluation of split (e.g. "validation") at the
+// cut-offs 1, 5, 10 and k.
 func NewValidator(d *dataset.Dataset, split string, k int) (*Validator, error) {
-	v := &Validator{K: k, rel: d.Relevant(split)}
+	v := &Validator{Ks: []int{1, 5, 10}, rel: d.Relevant(split)}
+	if k != 1 && k != 5 && k != 10 {
+		v.Ks = append(v.Ks, k)
+	}
 	for _, q := range d.SplitQueries(split) {
 		if len(v.rel[q.ID]) > 0 {
 			v.queries = append(v.queries, q)
@@ -73,22 +77,26 @@ func (v *Validator) Evaluate(ctx context.Context, e retrieval.Embedder) (Scores,
 	if err != nil {
 		return nil, fmt.Errorf("embedding the queries: %w", err)
 	}
-	hits, err := ix.Search(qVecs, v.K)
+	depth := 0
+	for _, k := range v.Ks {
+		depth = max(depth, k)
+	}
+	hits, err := ix.Search(qVecs, depth)
 	if err != nil {
 		return nil, err
 	}
 	s := Scores{}
-	k := v.K
-	names := [3]string{fmt.Sprintf("ndcg@%d", k), fmt.Sprintf("recall@%d", k), fmt.Sprintf("mrr@%d", k)}
 	for i, q := range v.queries {
 		ranking := make([]string, len(hits[i]))
 		for j, h := range hits[i] {
 			ranking[j] = h.ID
 		}
 		rel := v.rel[q.ID]
-		s[names[0]] += metrics.NDCG(ranking, rel, k)
-		s[names[1]] += metrics.Recall(ranking, rel, k)
-		s[names[2]] += metrics.MRR(ranking, rel, k)
+		for _, k := range v.Ks {
+			s[fmt.Sprintf("ndcg@%d", k)] += metrics.NDCG(ranking, rel, k)
+			s[fmt.Sprintf("recall@%d", k)] += metrics.Recall(ranking, rel, k)
+			s[fmt.Sprintf("mrr@%d", k)] += metrics.MRR(ranking, rel, k)
+		}
 	}
 	for n := range s {
 		s[n] /= float64(len(v.queries))

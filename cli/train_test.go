@@ -1,0 +1,136 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ragtune/ragtune/retrieval/shareddata"
+)
+
+// writeSmallBEIR copies a slice of the mini data set into a BEIR folder: the
+// documents judged for the first train and validation qrels plus 150 others,
+// so a training run with validation takes seconds.
+func writeSmallBEIR(t *testing.T, dir string, nTrain, nVal int) {
+	t.Helper()
+	src := shareddata.Dir(t, "debian-packages", "mini")
+	lines := func(name string) []string {
+		f, err := os.Open(filepath.Join(src, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		var out []string
+		sc := bufio.NewScanner(f)
+		sc.Buffer(nil, 1<<24)
+		for sc.Scan() {
+			out = append(out, sc.Text())
+		}
+		return out
+	}
+	keepDoc, keepQuery := map[string]bool{}, map[string]bool{}
+	os.MkdirAll(filepath.Join(dir, "qrels"), 0o755)
+	for split, n := range map[string]int{"train": nTrain, "validation": nVal} {
+		ls := lines(filepath.Join("qrels", split+".tsv"))
+		ls = ls[:min(n+1, len(ls))]
+		for _, l := range ls[1:] {
+			f := strings.Fields(l)
+			keepQuery[f[0]], keepDoc[f[1]] = true, true
+		}
+		os.WriteFile(filepath.Join(dir, "qrels", split+".tsv"), []byte(strings.Join(ls, "\n")+"\n"), 0o644)
+	}
+	filter := func(name string, keep map[string]bool, extra int) {
+		var out []string
+		for _, l := range lines(name) {
+			var r struct {
+				ID string `json:"_id"`
+			}
+			json.Unmarshal([]byte(l), &r)
+			if keep[r.ID] || extra > 0 {
+				if !keep[r.ID] {
+					extra--
+				}
+				out = append(out, l)
+			}
+		}
+		os.WriteFile(filepath.Join(dir, name), []byte(strings.Join(out, "\n")+"\n"), 0o644)
+	}
+	filter("corpus.jsonl", keepDoc, 150)
+	filter("queries.jsonl", keepQuery, 0)
+}
+
+// TestTrainEmbedTuneEndToEnd runs the main job through the commands: model
+// init, data import, train (LoRA), embed with the adapter, a two-trial study
+// with the built-in training objective, and a diverging run's exit code.
+func TestTrainEmbedTuneEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	beir := filepath.Join(dir, "beir")
+	writeSmallBEIR(t, beir, 64, 40)
+	p := func(name string) string { return filepath.Join(dir, name) }
+	mustRun := func(args ...string) string {
+		t.Helper()
+		out, errOut, err := runTuneCLI(t, args...)
+		if err != nil {
+			t.Fatalf("ragtune %s: %v\n%s", strings.Join(args, " "), err, errOut)
+		}
+		return out
+	}
+	mustRun("model", "init", "--arch", "bert", "--corpus", filepath.Join(beir, "corpus.jsonl"), "--out", p("m.gguf"),
+		"--layers", "2", "--dim", "64", "--heads", "4", "--ff", "128", "--ctx", "64", "--vocab", "800")
+	mustRun("data", "import", "--in", beir, "--out", p("ds"))
+
+	out := mustRun("train", "--model", p("m.gguf"), "--data", p("ds"), "--out", p("run"), "--epochs", "1",
+		"--batch", "8", "--max-seq", "32", "--lr", "1e-3", "--rank", "4", "--threads", "2", "--json")
+	var res struct {
+		Steps  int
+		Output string
+		Best   *struct{ Scores map[string]float64 }
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("train --json %q: %v", out, err)
+	}
+	if res.Steps != 8 || res.Best == nil || res.Best.Scores["ndcg@10"] <= 0 || filepath.Base(res.Output) != "adapter.gguf" {
+		t.Fatalf("train result %+v", res)
+	}
+
+	os.WriteFile(p("texts.jsonl"), []byte(`{"_id":"a","text":"a text editor"}`+"\n"+`{"text":"version control"}`+"\n"), 0o644)
+	mustRun("embed", "--model", p("m.gguf"), "--adapter", res.Output, "--in", p("texts.jsonl"), "--out", p("emb.jsonl"))
+	emb, _ := os.ReadFile(p("emb.jsonl"))
+	if n := strings.Count(string(emb), "\"embedding\":["); n != 2 || !strings.HasPrefix(string(emb), `{"_id":"a","i":0,`) {
+		t.Fatalf("embed output:\n%s", emb)
+	}
+
+	sweep := fmt.Sprintf(`study: e2e
+objectives:
+  - {metric: ndcg@5, direction: maximize}
+  - {metric: train_flops, direction: minimize}
+sampler:
+  seed: 3
+  schedule: [{name: random, trials: 2}]
+space:
+  lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}
+  rank: {type: categorical, choices: [2, 4]}
+objective:
+  train: {model: %s, data: %s, epochs: 1, batch: 8, max_seq: 32, threads: 2}
+`, p("m.gguf"), p("ds"))
+	os.WriteFile(p("sweep.yaml"), []byte(sweep), 0o644)
+	db := "sqlite:///" + p("study.db")
+	mustRun("tune", "run", "--config", p("sweep.yaml"), "--storage", db, "--quiet")
+	status := mustRun("tune", "status", "--storage", db, "--study", "e2e", "--json")
+	if !strings.Contains(status, `"COMPLETE": 2`) && !strings.Contains(status, `"complete": 2`) {
+		t.Fatalf("study status: %s", status)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "trials", "trial-1", "adapter.gguf")); err != nil {
+		t.Error(err)
+	}
+
+	_, _, err := runTuneCLI(t, "train", "--model", p("m.gguf"), "--data", p("ds"), "--out", p("diverge"), "--method", "full",
+		"--lr", "1e6", "--clip", "0", "--batch", "8", "--max-seq", "32", "--quiet")
+	if ExitCode(err) != exitDiverged || !strings.Contains(fmt.Sprint(err), "diverged (loss") {
+		t.Fatalf("diverging run: exit %d, %v", ExitCode(err), err)
+	}
+}

@@ -1,0 +1,237 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ragtune/ragtune/retrieval/dataset"
+	"github.com/ragtune/ragtune/tune/hpo/objective"
+)
+
+// Objective is a study's built-in objective: fine-tune with the trial's
+// parameters, report validation scores after every epoch (for pruning), and
+// return the best epoch's scores with the run's cost. It also scores the
+// test split, when the dataset has one, whenever validation improves.
+type Objective struct {
+	Model string // base GGUF
+	Data  string // dataset folder
+	Out   string // trial runs go to Out/trial-N
+	Base  Config // fixed settings; trial parameters override them
+	data  *dataset.Dataset
+}
+
+// NewObjective reads a sweep's objective.train mapping: model, data, out
+// (default "trials"), and any fixed training setting under the names of the
+// `ragtune train` flags. Relative paths are taken from dir.
+func NewObjective(spec map[string]any, dir string) (*Objective, error) {
+	o := &Objective{Out: "trials"}
+	fixed := map[string]any{}
+	for k, v := range spec {
+		switch k {
+		case "model", "data", "out":
+			s, ok := v.(string)
+			if !ok || s == "" {
+				return nil, fmt.Errorf("objective.train.%s: want a path, got %v", k, v)
+			}
+			if !filepath.IsAbs(s) {
+				s = filepath.Join(dir, s)
+			}
+			switch k {
+			case "model":
+				o.Model = s
+			case "data":
+				o.Data = s
+			default:
+				o.Out = s
+			}
+		default:
+			fixed[k] = v
+		}
+	}
+	if !filepath.IsAbs(o.Out) {
+		o.Out = filepath.Join(dir, o.Out)
+	}
+	if o.Model == "" || o.Data == "" {
+		return nil, errors.New("objective.train needs model and data")
+	}
+	if err := applyParams(&o.Base, fixed); err != nil {
+		return nil, fmt.Errorf("objective.train: %w", err)
+	}
+	d, err := dataset.Open(o.Data)
+	if err != nil {
+		return nil, err
+	}
+	o.data = d
+	return o, nil
+}
+
+// applyParams sets Config fields from parameter values named like the
+// `ragtune train` flags (lr, batch, epochs, warmup, scheduler, accum, rank,
+// alpha, dropout, targets, train_fraction, ...).
+func applyParams(c *Config, params map[string]any) error {
+	for name, v := range params {
+		num, isNum := toFloat(v)
+		str := fmt.Sprint(v)
+		need := func() error {
+			if !isNum {
+				return fmt.Errorf("parameter %s: want a number, got %v", name, v)
+			}
+			return nil
+		}
+		switch strings.ReplaceAll(name, "-", "_") {
+		case "lr":
+			c.LR = num
+		case "batch", "batch_size":
+			c.Batch = int(num)
+		case "epochs":
+			c.Epochs = int(num)
+		case "max_steps":
+			c.MaxSteps = int(num)
+		case "warmup", "warmup_ratio":
+			c.Warmup = num
+		case "accum", "gradient_accumulation":
+			c.Accum = int(num)
+		case "rank", "lora_rank":
+			c.LoRA.Rank = int(num)
+		case "alpha", "lora_alpha":
+			c.LoRA.Alpha = float32(num)
+		case "dropout", "lora_dropout":
+			c.LoRA.Dropout = float32(num)
+		case "max_seq":
+			c.MaxSeq = int(num)
+		case "negatives":
+			c.Negatives = int(num)
+		case "threads":
+			c.Threads = int(num)
+		case "seed":
+			c.Seed = uint64(num)
+		case "eval_k":
+			c.EvalK = int(num)
+		case "clip":
+			c.ClipNorm = num
+		case "weight_decay":
+			c.Optim = DefaultAdamW
+			c.Optim.WeightDecay = num
+		case "train_fraction":
+			c.TrainFraction = num
+		case "scale":
+			c.Loss.Scale = float32(num)
+		case "margin":
+			c.Loss.Margin = float32(num)
+		case "scheduler":
+			c.Scheduler, isNum = str, true
+		case "method":
+			c.Method, isNum = str, true
+		case "quant":
+			c.Quant, isNum = str, true
+		case "loss":
+			c.Loss.Name, isNum = str, true
+		case "targets":
+			c.LoRA.Targets, isNum = strings.Split(str, ","), true
+		case "query_side_only":
+			b, ok := v.(bool)
+			if !ok {
+				return fmt.Errorf("parameter %s: want true or false, got %v", name, v)
+			}
+			c.QuerySideOnly, isNum = b, true
+		default:
+			return fmt.Errorf("unknown training parameter %q", name)
+		}
+		if err := need(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func toFloat(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case int64:
+		return float64(x), true
+	case int:
+		return float64(x), true
+	case string:
+		f, err := strconv.ParseFloat(x, 64)
+		return f, err == nil
+	}
+	return 0, false
+}
+
+// Run implements objective.Objective.
+func (o *Objective) Run(ctx context.Context, t objective.Trial, report objective.ReportFunc) (objective.Result, error) {
+	cfg := o.Base
+	if err := applyParams(&cfg, t.Params); err != nil {
+		return nil, objective.Failf("%v", err)
+	}
+	if cfg.Seed == 0 {
+		cfg.Seed = uint64(t.Number) + 1
+	}
+	out := filepath.Join(o.Out, fmt.Sprintf("trial-%d", t.Number))
+	// A retried trial starts over: its number is new, but be safe.
+	os.RemoveAll(out)
+	test := map[string]float64{}
+	hasTest := false
+	for _, s := range o.data.Splits() {
+		hasTest = hasTest || s == "test"
+	}
+	start := time.Now()
+	res, err := Run(ctx, o.Model, o.data, out, cfg, Hooks{Epoch: func(e EpochEvent) error {
+		if report(e.Epoch, e.Scores) {
+			return objective.ErrPruned
+		}
+		if e.Improved && hasTest {
+			s, err := e.Evaluate(ctx, "test")
+			if err != nil {
+				return err
+			}
+			for k, v := range s {
+				test["test_"+k] = v
+			}
+		}
+		return nil
+	}})
+	var div *DivergedError
+	switch {
+	case errors.As(err, &div):
+		return nil, objective.Failf("%v", div)
+	case errors.Is(err, objective.ErrPruned):
+		return nil, objective.ErrPruned
+	case err != nil && ctx.Err() != nil:
+		return nil, err
+	case err != nil:
+		return nil, objective.Failf("%v", err)
+	}
+	result := objective.Result{
+		"train_flops":      res.TrainFLOPs,
+		"train_seconds":    time.Since(start).Seconds(),
+		"peak_rss_bytes":   float64(res.PeakRSSBytes),
+		"steps":            float64(res.Steps),
+		"final_loss":       res.FinalLoss,
+		"output":           res.Output,
+		"improved":         res.ImprovedOverBase,
+		"trainable_params": float64(res.TrainableParams),
+	}
+	if res.Best != nil {
+		for k, v := range res.Best.Scores {
+			result[k] = v
+		}
+		result["best_epoch"] = float64(res.Best.Epoch)
+	}
+	if res.Base != nil {
+		for k, v := range res.Base.Scores {
+			result["base_"+k] = v
+		}
+	}
+	for k, v := range test {
+		result[k] = v
+	}
+	return result, nil
+}
