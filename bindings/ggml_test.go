@@ -171,3 +171,50 @@ func TestQuantizeRoundTrip(t *testing.T) {
 		t.Error("row of 40 accepted for q4_0")
 	}
 }
+
+// TestGraphsShareAnAllocator alternates two graphs of different sizes on one
+// allocator: the second grows its buffer, and the first must be placed anew
+// (ggml keeps stale pointers into the freed buffer otherwise).
+func TestGraphsShareAnAllocator(t *testing.T) {
+	be, _ := NewCPUBackend(1)
+	defer be.Close()
+	alloc := be.NewAllocator()
+	defer alloc.Close()
+	type g struct {
+		ctx  *Context
+		gr   *Graph
+		x, y Tensor
+	}
+	build := func(n int) g {
+		ctx, _ := NewContext(8, 16, false)
+		x := ctx.NewTensor(TypeF32, n).SetInput()
+		y := ctx.Scale(ctx.Sqr(x), 2)
+		gr, _ := ctx.NewGraph(16, false)
+		gr.Expand(y)
+		return g{ctx, gr, x, y}
+	}
+	small, big := build(4), build(1<<20)
+	defer small.ctx.Close()
+	defer big.ctx.Close()
+	for round := 0; round < 3; round++ {
+		for _, c := range []g{small, big} {
+			if err := alloc.Alloc(c.gr); err != nil {
+				t.Fatal(err)
+			}
+			in := make([]float32, c.x.Nelements())
+			for i := range in {
+				in[i] = float32(i%7) - 3
+			}
+			c.x.SetF32(in)
+			if err := be.Compute(c.gr); err != nil {
+				t.Fatal(err)
+			}
+			out := c.y.F32()
+			for i, v := range out {
+				if v != 2*in[i]*in[i] {
+					t.Fatalf("round %d, size %d: y[%d] = %v, want %v", round, len(in), i, v, 2*in[i]*in[i])
+				}
+			}
+		}
+	}
+}

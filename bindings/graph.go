@@ -5,6 +5,26 @@ package bindings
 // #include "ggml-backend.h"
 // #include "ggml-cpu.h"
 // #include "ggml-alloc.h"
+//
+// // ragtune_release_compute forgets where the graph allocator put a graph's
+// // tensors. ggml_gallocr only places tensors whose data is NULL, so a graph
+// // allocated before the allocator's buffer grew would keep pointers into the
+// // freed buffer; weights and other tensors in their own buffers are kept.
+// static void ragtune_release_one(struct ggml_tensor *t) {
+// 	if (t && t->buffer && ggml_backend_buffer_get_usage(t->buffer) == GGML_BACKEND_BUFFER_USAGE_COMPUTE) {
+// 		t->data = NULL;
+// 		t->buffer = NULL;
+// 	}
+// }
+// static void ragtune_release_compute(struct ggml_cgraph *g) {
+// 	for (int i = 0; i < ggml_graph_n_nodes(g); i++) {
+// 		struct ggml_tensor *n = ggml_graph_node(g, i);
+// 		ragtune_release_one(n);
+// 		for (int j = 0; j < GGML_MAX_SRC; j++) {
+// 			ragtune_release_one(n->src[j]);
+// 		}
+// 	}
+// }
 import "C"
 
 import (
@@ -209,7 +229,10 @@ func (b *Backend) NewAllocator() *Allocator {
 }
 
 // Alloc assigns memory to every node of g (growing the buffer if needed).
+// Several graphs may share one allocator; allocate a graph again before
+// computing it after another one was allocated.
 func (a *Allocator) Alloc(g *Graph) error {
+	C.ragtune_release_compute(g.g)
 	if !bool(C.ggml_gallocr_alloc_graph(a.ga, g.g)) {
 		return errors.New("allocating the compute buffer failed (out of memory?)")
 	}
