@@ -18,7 +18,7 @@ test: build
 	$(ENV) $(GO) test -timeout 60m ./...
 
 demo: build
-	./scripts/demo
+	./scripts/demo/run
 
 bench: build
 	./scripts/bench
