@@ -5,31 +5,12 @@ package bindings
 // #include "ggml-backend.h"
 // #include "ggml-cpu.h"
 // #include "ggml-alloc.h"
-//
-// // ragtune_release_compute forgets where the graph allocator put a graph's
-// // tensors. ggml_gallocr only places tensors whose data is NULL, so a graph
-// // allocated before the allocator's buffer grew would keep pointers into the
-// // freed buffer; weights and other tensors in their own buffers are kept.
-// static void ragtune_release_one(struct ggml_tensor *t) {
-// 	if (t && t->buffer && ggml_backend_buffer_get_usage(t->buffer) == GGML_BACKEND_BUFFER_USAGE_COMPUTE) {
-// 		t->data = NULL;
-// 		t->buffer = NULL;
-// 	}
-// }
-// static void ragtune_release_compute(struct ggml_cgraph *g) {
-// 	for (int i = 0; i < ggml_graph_n_nodes(g); i++) {
-// 		struct ggml_tensor *n = ggml_graph_node(g, i);
-// 		ragtune_release_one(n);
-// 		for (int j = 0; j < GGML_MAX_SRC; j++) {
-// 			ragtune_release_one(n->src[j]);
-// 		}
-// 	}
-// }
 import "C"
 
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"unsafe"
 )
 
@@ -189,6 +170,36 @@ func (b *Backend) Close() {
 // Buffer is backend memory holding the data of a context's tensors.
 type Buffer struct{ buf C.ggml_backend_buffer_t }
 
+// persistent holds the buffers made by AllocTensors (weights, adapters,
+// optimizer inputs): every other buffer a graph's tensor points into
+// belongs to a graph allocator.
+var persistent sync.Map // C.ggml_backend_buffer_t -> struct{}
+
+// forgetPlacement clears where a graph allocator put g's tensors. ggml's
+// allocator only places tensors whose data is NULL, so a graph placed
+// before the allocator's buffer grew (and was freed) would keep pointers
+// into freed memory. Tensors in persistent buffers are kept; nothing here
+// reads through a possibly freed buffer pointer.
+func (g *Graph) forgetPlacement() {
+	forget := func(t *C.struct_ggml_tensor) {
+		if t == nil || t.buffer == nil {
+			return
+		}
+		if _, ok := persistent.Load(t.buffer); ok {
+			return
+		}
+		t.data = nil
+		t.buffer = nil
+	}
+	for i := 0; i < int(C.ggml_graph_n_nodes(g.g)); i++ {
+		n := C.ggml_graph_node(g.g, C.int(i))
+		forget(n)
+		for j := 0; j < C.GGML_MAX_SRC; j++ {
+			forget(n.src[j])
+		}
+	}
+}
+
 // AllocTensors allocates backend memory for every tensor of ctx that has none yet.
 func (b *Backend) AllocTensors(ctx *Context) (*Buffer, error) {
 	if ctx.err != nil {
@@ -198,6 +209,7 @@ func (b *Backend) AllocTensors(ctx *Context) (*Buffer, error) {
 	if buf == nil {
 		return nil, errors.New("allocating backend memory for tensors failed (out of memory, or no tensors)")
 	}
+	persistent.Store(buf, struct{}{})
 	return &Buffer{buf: buf}, nil
 }
 
@@ -207,6 +219,7 @@ func (buf *Buffer) Size() int { return int(C.ggml_backend_buffer_get_size(buf.bu
 // Close frees the buffer.
 func (buf *Buffer) Close() {
 	if buf != nil && buf.buf != nil {
+		persistent.Delete(buf.buf)
 		C.ggml_backend_buffer_free(buf.buf)
 		buf.buf = nil
 	}
@@ -232,7 +245,7 @@ func (b *Backend) NewAllocator() *Allocator {
 // Several graphs may share one allocator; allocate a graph again before
 // computing it after another one was allocated.
 func (a *Allocator) Alloc(g *Graph) error {
-	C.ragtune_release_compute(g.g)
+	g.forgetPlacement()
 	if !bool(C.ggml_gallocr_alloc_graph(a.ga, g.g)) {
 		return errors.New("allocating the compute buffer failed (out of memory?)")
 	}
