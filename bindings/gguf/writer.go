@@ -8,7 +8,7 @@ import (
 	"math"
 	"strings"
 
-	"github.com/ragtune/ragtune/retrieval/safefile"
+	"github.com/ragtune/ragtune/bindings/safefile"
 )
 
 // Builder collects metadata and tensors and writes them as a GGUF v3 file

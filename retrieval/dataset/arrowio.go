@@ -13,7 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/ragtune/ragtune/retrieval/safefile"
+	"github.com/ragtune/ragtune/bindings/safefile"
 )
 
 // batchRows bounds the rows per Arrow record batch, so writing a large corpus

@@ -12,7 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
-	"github.com/ragtune/ragtune/retrieval/safefile"
+	"github.com/ragtune/ragtune/bindings/safefile"
 )
 
 // File names inside a data set folder.

@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ragtune/ragtune/retrieval/safefile"
+	"github.com/ragtune/ragtune/bindings/safefile"
 )
 
 // state is what a checkpoint restores besides the parameters: where the run

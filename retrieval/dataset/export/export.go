@@ -20,7 +20,7 @@ import (
 	"strconv"
 
 	"github.com/ragtune/ragtune/retrieval/dataset"
-	"github.com/ragtune/ragtune/retrieval/safefile"
+	"github.com/ragtune/ragtune/bindings/safefile"
 )
 
 // Files lists what an export wrote, relative to its folder.

@@ -14,7 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/ragtune/ragtune/retrieval/dataset"
-	"github.com/ragtune/ragtune/retrieval/safefile"
+	"github.com/ragtune/ragtune/bindings/safefile"
 )
 
 const rowGroupRows = 16384

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ragtune/ragtune/retrieval/safefile"
+	"github.com/ragtune/ragtune/bindings/safefile"
 	"github.com/ragtune/ragtune/tune/hpo"
 )
 

@@ -1,4 +1,5 @@
-// Package safefile writes files atomically: the content goes to a temporary
+// Package safefile writes files atomically (pure Go; it sits under bindings,
+// the bottom layer, so every package may use it): the content goes to a temporary
 // file in the same folder, is flushed to disk, then renamed over the target,
 // so a reader (or a crash) never sees a half-written file.
 package safefile
