@@ -13,8 +13,8 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/ragtune/ragtune/retrieval"
 	"github.com/ragtune/ragtune/bindings/safefile"
+	"github.com/ragtune/ragtune/retrieval"
 	"github.com/ragtune/ragtune/tune/encoder"
 )
 

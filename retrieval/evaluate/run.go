@@ -7,9 +7,9 @@ import (
 	"math"
 	"sort"
 
+	"github.com/ragtune/ragtune/bindings/safefile"
 	"github.com/ragtune/ragtune/retrieval/dataset"
 	"github.com/ragtune/ragtune/retrieval/metrics"
-	"github.com/ragtune/ragtune/bindings/safefile"
 )
 
 // Run holds ranked results per query id, best first.

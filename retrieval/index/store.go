@@ -11,8 +11,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
-	"github.com/ragtune/ragtune/retrieval/arrowfile"
 	"github.com/ragtune/ragtune/bindings/safefile"
+	"github.com/ragtune/ragtune/retrieval/arrowfile"
 )
 
 // An index folder (INDEX_DIR) holds:

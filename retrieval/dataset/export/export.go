@@ -19,8 +19,8 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/ragtune/ragtune/retrieval/dataset"
 	"github.com/ragtune/ragtune/bindings/safefile"
+	"github.com/ragtune/ragtune/retrieval/dataset"
 )
 
 // Files lists what an export wrote, relative to its folder.

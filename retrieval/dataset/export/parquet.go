@@ -13,8 +13,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
-	"github.com/ragtune/ragtune/retrieval/dataset"
 	"github.com/ragtune/ragtune/bindings/safefile"
+	"github.com/ragtune/ragtune/retrieval/dataset"
 )
 
 const rowGroupRows = 16384
