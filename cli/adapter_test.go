@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -11,16 +10,6 @@ import (
 	"github.com/ragtune/ragtune/tune/adapter"
 	"github.com/ragtune/ragtune/tune/modelinit"
 )
-
-// runCLI runs the real application and returns what it printed.
-func runAdapterCLI(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	app := NewApp()
-	var out bytes.Buffer
-	app.Writer, app.ErrWriter = &out, &out
-	err := app.Run(NormalizeArgs(app, append([]string{"ragtune"}, args...)))
-	return out.String(), err
-}
 
 // tinyBertWithAdapter writes a tiny bert model and a rank-2 adapter on its
 // attn_q weights.
@@ -55,7 +44,7 @@ func TestAdapterMergeCommand(t *testing.T) {
 		{"adapter", "merge", base, ad, out, "--type", "q8_0", "--scale", "0.5", "--json"},
 		{"adapter", "merge", "--json", "--type=q8_0", "--scale", "0.5", base, ad, out},
 	} {
-		text, err := runAdapterCLI(t, args...)
+		text, err := runCLICombined(t, args...)
 		if err != nil {
 			t.Fatalf("%v: %v", args, err)
 		}
@@ -76,7 +65,7 @@ func TestAdapterMergeCommand(t *testing.T) {
 		t.Errorf("merged attn_q is %s", ti.Type)
 	}
 
-	text, err := runAdapterCLI(t, "adapter", "merge", base, ad, filepath.Join(t.TempDir(), "keep.gguf"))
+	text, err := runCLICombined(t, "adapter", "merge", base, ad, filepath.Join(t.TempDir(), "keep.gguf"))
 	if err != nil || !strings.Contains(text, "2 weights merged") {
 		t.Errorf("text output %q, err %v", text, err)
 	}
@@ -89,7 +78,7 @@ func TestAdapterMergeCommand(t *testing.T) {
 		{[]string{"adapter", "merge", base, ad, out, "--type", "q2_k"}, `unknown output type "q2_k"`},
 		{[]string{"adapter", "merge", ad, base, out}, "not a LoRA adapter"},
 	} {
-		if _, err := runAdapterCLI(t, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := runCLICombined(t, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: err %v, want %q", c.args, err, c.want)
 		}
 	}
@@ -97,7 +86,7 @@ func TestAdapterMergeCommand(t *testing.T) {
 
 func TestAdapterInfoCommand(t *testing.T) {
 	_, ad := tinyBertWithAdapter(t)
-	text, err := runAdapterCLI(t, "adapter", "info", ad, "--json")
+	text, err := runCLICombined(t, "adapter", "info", ad, "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +101,7 @@ func TestAdapterInfoCommand(t *testing.T) {
 	if p := info.Tensors[1]; p.Base != "blk.1.attn_q.weight" || p.In != 32 || p.Out != 32 || p.Scale != 2 || p.Type != "f32" {
 		t.Errorf("pair %+v", p)
 	}
-	text, err = runAdapterCLI(t, "adapter", "info", ad)
+	text, err = runCLICombined(t, "adapter", "info", ad)
 	if err != nil || !strings.Contains(text, "pairs 2, rank 2, alpha 4") || !strings.Contains(text, "blk.1.attn_q.weight") {
 		t.Errorf("text %q, err %v", text, err)
 	}

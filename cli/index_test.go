@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,16 +8,6 @@ import (
 	"strings"
 	"testing"
 )
-
-// runCLI runs ragtune with args (trailing flags allowed) and returns stdout.
-func runCLI(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	app := NewApp()
-	var out bytes.Buffer
-	app.Writer = &out
-	err := app.Run(NormalizeArgs(app, append([]string{"ragtune"}, args...)))
-	return out.String(), err
-}
 
 // writeRetrievalFixture writes a 4-document BEIR-style corpus, its vectors,
 // queries with their vectors and qrels into dir.

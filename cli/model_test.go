@@ -9,16 +9,6 @@ import (
 	"testing"
 )
 
-// runModelCLI runs the real application and returns what it printed.
-func runModelCLI(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	app := NewApp()
-	var out, errOut bytes.Buffer
-	app.Writer, app.ErrWriter = &out, &errOut
-	err := app.Run(NormalizeArgs(app, append([]string{"ragtune"}, args...)))
-	return out.String(), err
-}
-
 func writeCorpus(t *testing.T, dir string) string {
 	t.Helper()
 	p := filepath.Join(dir, "corpus.jsonl")
@@ -36,7 +26,7 @@ func TestModelInitInfoQuantize(t *testing.T) {
 	dir := t.TempDir()
 	corpus := writeCorpus(t, dir)
 	bert := filepath.Join(dir, "bert.gguf")
-	out, err := runModelCLI(t, "model", "init", "--arch", "bert", "--corpus", corpus, "--out", bert, "--layers", "1", "--dim", "32", "--heads", "2", "--ff", "64", "--ctx", "16", "--vocab", "200", "--pooling", "cls", "--json")
+	out, err := runCLI(t, "model", "init", "--arch", "bert", "--corpus", corpus, "--out", bert, "--layers", "1", "--dim", "32", "--heads", "2", "--ff", "64", "--ctx", "16", "--vocab", "200", "--pooling", "cls", "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,10 +45,10 @@ func TestModelInitInfoQuantize(t *testing.T) {
 
 	// Flags after and before the positional arguments.
 	q1, q2 := filepath.Join(dir, "q1.gguf"), filepath.Join(dir, "q2.gguf")
-	if out, err = runModelCLI(t, "model", "quantize", bert, q1, "--type", "q8_0"); err != nil || !strings.Contains(out, "re-encoded as q8_0") {
+	if out, err = runCLI(t, "model", "quantize", bert, q1, "--type", "q8_0"); err != nil || !strings.Contains(out, "re-encoded as q8_0") {
 		t.Fatalf("quantize (trailing flag): %v\n%s", err, out)
 	}
-	if _, err = runModelCLI(t, "model", "quantize", "--type", "q8_0", "--json", bert, q2); err != nil {
+	if _, err = runCLI(t, "model", "quantize", "--type", "q8_0", "--json", bert, q2); err != nil {
 		t.Fatalf("quantize (leading flag): %v", err)
 	}
 	a, _ := os.ReadFile(q1)
@@ -66,20 +56,20 @@ func TestModelInitInfoQuantize(t *testing.T) {
 	if len(a) == 0 || !bytes.Equal(a, b) {
 		t.Error("quantize output depends on flag order")
 	}
-	if out, err = runModelCLI(t, "model", "info", q1); err != nil || !strings.Contains(out, "mostly Q8_0 (7)") || !strings.Contains(out, "pooling:     cls") {
+	if out, err = runCLI(t, "model", "info", q1); err != nil || !strings.Contains(out, "mostly Q8_0 (7)") || !strings.Contains(out, "pooling:     cls") {
 		t.Errorf("info: %v\n%s", err, out)
 	}
-	if _, err = runModelCLI(t, "model", "quantize", bert, q1, "--type", "q4_1"); err == nil {
+	if _, err = runCLI(t, "model", "quantize", bert, q1, "--type", "q4_1"); err == nil {
 		t.Error("quantize --type q4_1 accepted")
 	}
 
 	// A truncated model is refused with the byte offset; a garbage file too.
 	trunc := filepath.Join(dir, "trunc.gguf")
 	os.WriteFile(trunc, a[:len(a)/2], 0o644)
-	if _, err = runModelCLI(t, "model", "info", trunc); err == nil || !strings.Contains(err.Error(), "extends past the end of the file") {
+	if _, err = runCLI(t, "model", "info", trunc); err == nil || !strings.Contains(err.Error(), "extends past the end of the file") {
 		t.Errorf("truncated: %v", err)
 	}
-	if _, err = runModelCLI(t, "model", "info", corpus); err == nil || !strings.Contains(err.Error(), "not a GGUF file") {
+	if _, err = runCLI(t, "model", "info", corpus); err == nil || !strings.Contains(err.Error(), "not a GGUF file") {
 		t.Errorf("garbage: %v", err)
 	}
 }
@@ -98,14 +88,14 @@ func TestModelInitRefusals(t *testing.T) {
 		{[]string{"--arch", "t5"}, `--arch "t5"`},
 	} {
 		args := append([]string{"model", "init", "--corpus", corpus, "--out", m}, c.args...)
-		if _, err := runModelCLI(t, args...); err == nil || !strings.Contains(err.Error(), c.wants) {
+		if _, err := runCLI(t, args...); err == nil || !strings.Contains(err.Error(), c.wants) {
 			t.Errorf("%v: %v, want %q", c.args, err, c.wants)
 		}
 	}
 	if _, err := os.Stat(m); !os.IsNotExist(err) {
 		t.Error("a refused init left a file behind")
 	}
-	if _, err := runModelCLI(t, "model", "init", "--arch", "bert", "--corpus", filepath.Join(dir, "none.txt"), "--out", m); err == nil || !strings.Contains(err.Error(), "--corpus") {
+	if _, err := runCLI(t, "model", "init", "--arch", "bert", "--corpus", filepath.Join(dir, "none.txt"), "--out", m); err == nil || !strings.Contains(err.Error(), "--corpus") {
 		t.Errorf("missing corpus: %v", err)
 	}
 }

@@ -73,7 +73,7 @@ func TestTrainEmbedTuneEndToEnd(t *testing.T) {
 	p := func(name string) string { return filepath.Join(dir, name) }
 	mustRun := func(args ...string) string {
 		t.Helper()
-		out, errOut, err := runTuneCLI(t, args...)
+		out, errOut, err := runApp(t, args...)
 		if err != nil {
 			t.Fatalf("ragtune %s: %v\n%s", strings.Join(args, " "), err, errOut)
 		}
@@ -128,7 +128,7 @@ objective:
 		t.Error(err)
 	}
 
-	_, _, err := runTuneCLI(t, "train", "--model", p("m.gguf"), "--data", p("ds"), "--out", p("diverge"), "--method", "full",
+	_, _, err := runApp(t, "train", "--model", p("m.gguf"), "--data", p("ds"), "--out", p("diverge"), "--method", "full",
 		"--lr", "1e6", "--clip", "0", "--batch", "8", "--max-seq", "32", "--quiet")
 	if ExitCode(err) != exitDiverged || !strings.Contains(fmt.Sprint(err), "diverged (loss") {
 		t.Fatalf("diverging run: exit %d, %v", ExitCode(err), err)

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"os"
@@ -11,22 +10,13 @@ import (
 	"testing"
 )
 
-func runTuneCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	app := NewApp()
-	var out, errOut bytes.Buffer
-	app.Writer, app.ErrWriter = &out, &errOut
-	err = app.Run(NormalizeArgs(app, append([]string{"ragtune"}, args...)))
-	return out.String(), errOut.String(), err
-}
-
 // The shipped example sweep runs end to end: schedule total, resume,
 // --n-trials, status, best and the four CSVs.
 func TestTuneCommands(t *testing.T) {
 	dir := t.TempDir()
 	db := "sqlite:///" + filepath.Join(dir, "q.db")
 	sweep := filepath.Join("..", "scripts", "sweeps", "quadratic.yaml")
-	out, progress, err := runTuneCLI(t, "tune", "run", "--config", sweep, "--storage", db, "--json")
+	out, progress, err := runApp(t, "tune", "run", "--config", sweep, "--storage", db, "--json")
 	if err != nil {
 		t.Fatalf("tune run: %v\n%s", err, progress)
 	}
@@ -41,10 +31,10 @@ func TestTuneCommands(t *testing.T) {
 		t.Errorf("progress lines:\n%s", progress)
 	}
 	// Flags after the subcommand's positional position work too (trailing flags).
-	if _, _, err := runTuneCLI(t, "tune", "run", "--config", sweep, "--n-trials", "2", "--quiet", "--storage", db); err != nil {
+	if _, _, err := runApp(t, "tune", "run", "--config", sweep, "--n-trials", "2", "--quiet", "--storage", db); err != nil {
 		t.Fatal(err)
 	}
-	out, _, err = runTuneCLI(t, "tune", "status", "--storage", db, "--study", "quadratic", "--json")
+	out, _, err = runApp(t, "tune", "status", "--storage", db, "--study", "quadratic", "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,12 +47,12 @@ func TestTuneCommands(t *testing.T) {
 	if status.Trials["COMPLETE"]+status.Trials["PRUNED"] != 22 || status.Metrics[0] != "score" {
 		t.Errorf("status %s", out)
 	}
-	out, _, err = runTuneCLI(t, "tune", "best", "--storage", db, "--study", "quadratic")
+	out, _, err = runApp(t, "tune", "best", "--storage", db, "--study", "quadratic")
 	if err != nil || !strings.Contains(out, "best trial") || !strings.Contains(out, "opt = ") {
 		t.Errorf("best: %v\n%s", err, out)
 	}
 	exp := filepath.Join(dir, "export")
-	if _, _, err := runTuneCLI(t, "tune", "export", "--storage", db, "--study", "quadratic", "--out", exp); err != nil {
+	if _, _, err := runApp(t, "tune", "export", "--storage", db, "--study", "quadratic", "--out", exp); err != nil {
 		t.Fatal(err)
 	}
 	rows := readCSV(t, filepath.Join(exp, "trial_results_log.csv"))
@@ -98,17 +88,17 @@ func TestTuneRunErrors(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("study: x\nobjectivs: []\n"), 0o644)
-	_, _, err := runTuneCLI(t, "tune", "run", "--config", bad, "--storage", "sqlite:///"+filepath.Join(dir, "s.db"))
+	_, _, err := runApp(t, "tune", "run", "--config", bad, "--storage", "sqlite:///"+filepath.Join(dir, "s.db"))
 	if err == nil || !strings.Contains(err.Error(), "bad.yaml:2") {
 		t.Errorf("bad sweep: %v", err)
 	}
-	_, _, err = runTuneCLI(t, "tune", "best", "--storage", "sqlite:///"+filepath.Join(dir, "s.db"), "--study", "nope")
+	_, _, err = runApp(t, "tune", "best", "--storage", "sqlite:///"+filepath.Join(dir, "s.db"), "--study", "nope")
 	if err == nil || !strings.Contains(err.Error(), "no such study") {
 		t.Errorf("missing study: %v", err)
 	}
 	if newTrainObjective == nil { // until the built-in objective is wired in
 		train := filepath.Join("..", "scripts", "sweeps", "original.yaml")
-		_, _, err = runTuneCLI(t, "tune", "run", "--config", train, "--storage", "sqlite:///"+filepath.Join(dir, "s.db"))
+		_, _, err = runApp(t, "tune", "run", "--config", train, "--storage", "sqlite:///"+filepath.Join(dir, "s.db"))
 		if err == nil || !strings.Contains(err.Error(), "objective.train") {
 			t.Errorf("train objective: %v", err)
 		}
