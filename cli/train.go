@@ -106,7 +106,7 @@ func runTrain(c *ucli.Context) error {
 		Epoch: func(e train.EpochEvent) error {
 			bar.Done()
 			if !quiet {
-				fmt.Fprintf(c.App.ErrWriter, "epoch %d (step %d): %s\n", e.Epoch, e.Step, formatScores(e.Scores))
+				fmt.Fprintf(c.App.ErrWriter, "epoch %d (step %d): %s\n", e.Epoch, e.Step, formatScores(e.Scores, c.Int("eval-k")))
 			}
 			return nil
 		},
@@ -126,7 +126,7 @@ func runTrain(c *ucli.Context) error {
 	w := c.App.Writer
 	fmt.Fprintf(w, "trained %d steps (%d pairs, %d epochs) in %.1fs; final loss %.4f\n", res.Steps, res.Pairs, res.Epochs, res.WallSeconds, res.FinalLoss)
 	if res.Base != nil && res.Best != nil {
-		fmt.Fprintf(w, "validation: base %s\n            best %s (epoch %d)\n", formatScores(res.Base.Scores), formatScores(res.Best.Scores), res.Best.Epoch)
+		fmt.Fprintf(w, "validation: base %s\n            best %s (epoch %d)\n", formatScores(res.Base.Scores, c.Int("eval-k")), formatScores(res.Best.Scores, c.Int("eval-k")), res.Best.Epoch)
 		if !res.ImprovedOverBase {
 			fmt.Fprintln(w, "no epoch improved on the base model: the output holds the best epoch, which is not better than the base")
 		}
@@ -136,10 +136,14 @@ func runTrain(c *ucli.Context) error {
 	return nil
 }
 
-func formatScores(s train.Scores) string {
+// formatScores lists the scores at one cut-off, "mrr@10 0.41, ndcg@10 0.45, ...".
+func formatScores(s train.Scores, cutoff int) string {
+	suffix := fmt.Sprintf("@%d", cutoff)
 	keys := make([]string, 0, len(s))
 	for k := range s {
-		keys = append(keys, k)
+		if strings.HasSuffix(k, suffix) {
+			keys = append(keys, k)
+		}
 	}
 	sort.Strings(keys)
 	parts := make([]string, len(keys))
