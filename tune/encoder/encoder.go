@@ -175,11 +175,11 @@ func (e *Encoder) EmbedTokens(ctx context.Context, seqs [][]int32, kind retrieva
 		e.stats.Tokens += len(s)
 	}
 	e.stats.Texts += len(seqs)
-	for lo := 0; lo < len(order); lo += e.opts.Batch {
+	for lo, hi := 0, 0; lo < len(order); lo = hi {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		hi := min(lo+e.opts.Batch, len(order))
+		hi = e.batchEnd(seqs, order, lo)
 		batch := make([][]int32, 0, hi-lo)
 		for _, i := range order[lo:hi] {
 			batch = append(batch, seqs[i])
@@ -196,6 +196,29 @@ func (e *Encoder) EmbedTokens(ctx context.Context, seqs [][]int32, kind retrieva
 		}
 	}
 	return out, nil
+}
+
+// batchTokens caps the padded tokens of one ggml compute. Sorted texts
+// still vary from a few tokens to the context, and a batch of long texts
+// costs memory and cache in proportion to B·S (activations) and B·S²
+// (scores) for no gain in throughput, so long texts go in smaller batches.
+const batchTokens = 4096
+
+// batchEnd is the end (exclusive) of the batch that starts at order[lo]:
+// at most Options.Batch texts and, for the ggml engine, at most
+// batchTokens padded tokens unless one text alone exceeds them.
+func (e *Encoder) batchEnd(seqs [][]int32, order []int, lo int) int {
+	hi := min(lo+e.opts.Batch, len(order))
+	if _, ok := e.eng.(*graphEngine); !ok {
+		return hi
+	}
+	for n := lo + 1; n < hi; n++ {
+		// order is sorted by length, so text n sets the padded length.
+		if (n+1-lo)*paddedLen(len(seqs[order[n]])) > batchTokens {
+			return n
+		}
+	}
+	return hi
 }
 
 func normalize(v []float32) {

@@ -54,7 +54,13 @@ type compiled struct {
 	out bindings.Tensor
 }
 
-const seqRound = 8
+// seqRound is 16 because ggml's tiled f32 matmul (tinyBLAS, AVX-512)
+// wants the shared dimension a multiple of 16; the scores x values product
+// shares S.
+const seqRound = 16
+
+// paddedLen is the graph length a sequence of n tokens runs at.
+func paddedLen(n int) int { return (n + seqRound - 1) / seqRound * seqRound }
 
 func newGraphEngine(path string, tok *Tokenizer, opts Options) (*graphEngine, error) {
 	be, err := bindings.NewCPUBackend(opts.Threads)
@@ -120,7 +126,7 @@ func (e *graphEngine) embed(seqs [][]int32, kind retrieval.TextKind) ([][]float3
 	for _, s := range seqs {
 		S = max(S, len(s))
 	}
-	S = min((S+seqRound-1)/seqRound*seqRound, e.m.Ctx)
+	S = min(paddedLen(S), e.m.Ctx)
 	c, err := e.graph(graphKey{S: S, B: len(seqs), base: e.queryOnly && kind == retrieval.Document})
 	if err != nil {
 		return nil, err

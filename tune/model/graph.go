@@ -146,6 +146,11 @@ func (b *builder) attention(q, k, v bindings.Tensor, mask bindings.Tensor) bindi
 		k, v = b.expandHeads(k, H), b.expandHeads(v, H)
 	}
 	q = ctx.Permute(q, [4]int{0, 2, 1, 3}) // [d, S, H, B]
+	if !b.opts.Trainable {
+		// A contiguous q lets ggml's CPU matmul take its tiled sgemm path
+		// instead of one dot product per score; the copy costs far less.
+		q = ctx.Cont(q)
+	}
 	k = ctx.Permute(k, [4]int{0, 2, 1, 3}) // [d, S, Hkv, B]
 	// scores [S_k, S_q, H, B]; ggml broadcasts the kv heads over query heads
 	kq := ctx.MulMat(k, q)
