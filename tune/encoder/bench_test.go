@@ -51,19 +51,23 @@ func BenchmarkEmbedThroughput(b *testing.B) {
 			b.Fatal(err)
 		}
 		seqs := benchTokens(b, path, docs[:n])
+		// llama.cpp with its defaults (flash attention, F16 K/V), and exact
+		// (no flash attention, F32 K/V: what parity compares against).
 		engines := []struct {
 			name    string
 			engine  string
+			exact   bool
 			batches []int
 		}{
-			{"llama.cpp/texts", EngineLlama, []int{1, 8, 32}},
-			{"ggml/batch", EngineGGML, []int{8, 16, 32, 64}},
+			{"llama.cpp/texts", EngineLlama, false, []int{1, 8, 32}},
+			{"llama.cpp-exact/texts", EngineLlama, true, []int{1}},
+			{"ggml/batch", EngineGGML, false, []int{8, 16, 32, 64}},
 		}
 		for _, eng := range engines {
 			for _, batch := range eng.batches {
 				name := fmt.Sprintf("%s/%s=%d", bindings.Type(typ), eng.name, batch)
 				b.Run(name, func(b *testing.B) {
-					benchEmbed(b, path, seqs, Options{Engine: eng.engine, Threads: threads, Batch: batch})
+					benchEmbed(b, path, seqs, Options{Engine: eng.engine, Threads: threads, Batch: batch, Exact: eng.exact})
 				})
 			}
 		}
