@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"syscall"
 	"testing"
@@ -60,7 +61,7 @@ func BenchmarkEmbedThroughput(b *testing.B) {
 			batches []int
 		}{
 			{"llama.cpp/texts", EngineLlama, false, []int{1, 8, 32}},
-			{"llama.cpp-exact/texts", EngineLlama, true, []int{1}},
+			{"llama.cpp-exact/texts", EngineLlama, true, []int{1, 8}},
 			{"ggml/batch", EngineGGML, false, []int{8, 16, 32, 64}},
 		}
 		for _, eng := range engines {
@@ -100,6 +101,25 @@ func benchEmbed(b *testing.B, path string, seqs [][]int32, opts Options) {
 	// CPU time per 1k tokens moves less than wall time on a shared machine
 	// (though ggml's threads also spin at barriers while a sibling waits).
 	b.ReportMetric((cpuSeconds(b)-cpu0)/float64(tokens*b.N)*1000, "cpu-s/ktok")
+	if opts.Engine == EngineGGML {
+		b.ReportMetric(100*float64(paddedTokens(enc, seqs)-tokens)/float64(tokens), "pad%")
+	}
+}
+
+// paddedTokens counts the tokens the ggml engine computes, padding
+// included, for seqs cut into batches as EmbedTokens cuts them.
+func paddedTokens(enc *Encoder, seqs [][]int32) int {
+	order := make([]int, len(seqs))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return len(seqs[order[a]]) < len(seqs[order[b]]) })
+	padded := 0
+	for lo, hi := 0, 0; lo < len(order); lo = hi {
+		hi = enc.batchEnd(seqs, order, lo)
+		padded += (hi - lo) * min(paddedLen(len(seqs[order[hi-1]])), enc.cfg.Ctx)
+	}
+	return padded
 }
 
 // cpuSeconds is the process's user+system CPU time so far.
