@@ -121,17 +121,16 @@ func (b *builder) layerNorm(n Norm, x bindings.Tensor, eps float32) bindings.Ten
 }
 
 // gelu is the tanh approximation bert uses in llama.cpp. The trainable form
-// is x·σ(2u), u = √(2/π)(x + 0.044715x³), with σ(z) = exp(-softplus(-z)):
-// every op in it has a backward pass, and it cannot overflow.
+// is the same function as x·σ(2u), u = √(2/π)(x + 0.044715x³), written
+// with ops that have a backward pass in this ggml (silu's is fused).
 func (b *builder) gelu(x bindings.Tensor) bindings.Tensor {
 	if !b.opts.Trainable {
 		return b.ctx.Gelu(x)
 	}
+	// 2u = x·d with d = 2c(1 + 0.044715x²) ≥ 2c > 0, so x·σ(2u) = silu(x·d)/d.
 	c := float32(math.Sqrt(2 / math.Pi))
-	x3 := b.ctx.Mul(b.ctx.Sqr(x), x)
-	u := b.ctx.Add(b.ctx.Scale(x, c), b.ctx.Scale(x3, c*0.044715))
-	sig := b.ctx.Exp(b.ctx.Neg(b.ctx.Softplus(b.ctx.Scale(u, -2))))
-	return b.ctx.Mul(x, sig)
+	d := b.ctx.ScaleBias(b.ctx.Sqr(x), 2*c*0.044715, 2*c)
+	return b.ctx.Div(b.ctx.Silu(b.ctx.Mul(x, d)), d)
 }
 
 // attention runs multi-head attention per sequence over the padded batch:
@@ -146,11 +145,9 @@ func (b *builder) attention(q, k, v bindings.Tensor, mask bindings.Tensor) bindi
 		k, v = b.expandHeads(k, H), b.expandHeads(v, H)
 	}
 	q = ctx.Permute(q, [4]int{0, 2, 1, 3}) // [d, S, H, B]
-	if !b.opts.Trainable {
-		// A contiguous q lets ggml's CPU matmul take its tiled sgemm path
-		// instead of one dot product per score; the copy costs far less.
-		q = ctx.Cont(q)
-	}
+	// A contiguous q lets ggml's CPU matmul take its tiled sgemm path
+	// instead of one dot product per score; the copy costs far less.
+	q = ctx.Cont(q)
 	k = ctx.Permute(k, [4]int{0, 2, 1, 3}) // [d, S, Hkv, B]
 	// scores [S_k, S_q, H, B]; ggml broadcasts the kv heads over query heads
 	kq := ctx.MulMat(k, q)
