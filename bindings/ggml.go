@@ -112,6 +112,9 @@ func (ctx *Context) fail(format string, args ...any) Tensor {
 	return Tensor{}
 }
 
+// room is the context's unused metadata memory.
+func (ctx *Context) room() C.size_t { return C.ggml_get_mem_size(ctx.c) - C.ggml_used_mem(ctx.c) }
+
 // ok reports whether building may go on with the given operands.
 func (ctx *Context) ok(ts ...Tensor) bool {
 	if ctx.err != nil {
@@ -123,7 +126,7 @@ func (ctx *Context) ok(ts ...Tensor) bool {
 			return false
 		}
 	}
-	if C.ggml_get_mem_size(ctx.c)-C.ggml_used_mem(ctx.c) < C.ggml_tensor_overhead() {
+	if ctx.room() < C.ggml_tensor_overhead() {
 		ctx.fail("ggml context full: raise maxTensors")
 		return false
 	}
@@ -148,6 +151,9 @@ func (t Tensor) Nb() [4]int {
 
 // Type is the element type.
 func (t Tensor) Type() Type { return Type(t.t._type) }
+
+// Op is the name of the operation that computes the tensor ("NONE" for a leaf).
+func (t Tensor) Op() string { return C.GoString(C.ggml_op_name(t.t.op)) }
 
 // Name is the tensor's name.
 func (t Tensor) Name() string { return C.GoString(&t.t.name[0]) }

@@ -218,3 +218,106 @@ func TestGraphsShareAnAllocator(t *testing.T) {
 		}
 	}
 }
+
+// TestBackwardProductsAreExact checks the gradients of a matrix product
+// with exact closed forms, for an f32 and a quantized frozen weight and a
+// batched operand: loss = Σ C ⊙ (W·X), so ∂loss/∂X = Wᵀ-contracted C and
+// ∂loss/∂W = X-contracted C. BuildBackward computes them as MUL_MATs of
+// transposed copies instead of ggml's OUT_PROD; no OUT_PROD may be left.
+func TestBackwardProductsAreExact(t *testing.T) {
+	const k, m, n, batch = 64, 24, 10, 3
+	for _, typ := range []Type{TypeF32, TypeQ8_0} {
+		r := rand.New(rand.NewPCG(7, 8))
+		w, x, c := randF32(r, k*m), randF32(r, k*n*batch), randF32(r, m*n*batch)
+		wq := w
+		var wBytes []byte
+		if typ != TypeF32 {
+			var err error
+			if wBytes, err = Quantize(typ, w, m, k); err != nil {
+				t.Fatal(err)
+			}
+			if wq, err = Dequantize(typ, wBytes, m, k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ctx, _ := NewContext(64, 256, true)
+		defer ctx.Close()
+		tw, tx, tc := ctx.NewTensor(typ, k, m), ctx.NewTensor(TypeF32, k, n, batch), ctx.NewTensor(TypeF32, m, n, batch)
+		seed := ctx.NewTensor(TypeF32, 1)
+		tx.SetParam()
+		if typ == TypeF32 {
+			tw.SetParam() // a quantized weight stays frozen, as in QLoRA
+		}
+		loss := ctx.Sum(ctx.Mul(ctx.MulMat(tw, tx), tc)).SetLoss()
+		be, _ := NewCPUBackend(2)
+		defer be.Close()
+		if _, err := be.AllocTensors(ctx); err != nil {
+			t.Fatal(err)
+		}
+		g, _ := ctx.NewGraph(256, true)
+		if err := g.Expand(loss); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.BuildBackward(loss, seed); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < g.NumNodes(); i++ {
+			if op := g.Node(i).Op(); op == "OUT_PROD" {
+				t.Fatalf("%v: OUT_PROD node %d left in the backward graph", typ, i)
+			}
+		}
+		gx := g.Grad(tx).SetOutput()
+		var gw Tensor
+		if typ == TypeF32 {
+			gw = g.Grad(tw).SetOutput()
+		}
+		alloc := be.NewAllocator()
+		defer alloc.Close()
+		if err := alloc.Alloc(g); err != nil {
+			t.Fatal(err)
+		}
+		if typ == TypeF32 {
+			tw.SetF32(w)
+		} else {
+			tw.SetBytes(wBytes)
+		}
+		tx.SetF32(x)
+		tc.SetF32(c)
+		seed.SetF32([]float32{1})
+		if err := be.Compute(g); err != nil {
+			t.Fatal(err)
+		}
+		near := func(what string, got float32, want float64) {
+			if math.Abs(float64(got)-want) > 1e-3*(1+math.Abs(want)) {
+				t.Fatalf("%v: %s = %v, want %v", typ, what, got, want)
+			}
+		}
+		dx := gx.F32()
+		for b := 0; b < batch; b++ {
+			for j := 0; j < n; j++ {
+				for p := 0; p < k; p++ {
+					var want float64
+					for i := 0; i < m; i++ {
+						want += float64(wq[i*k+p]) * float64(c[(b*n+j)*m+i])
+					}
+					near("dX", dx[(b*n+j)*k+p], want)
+				}
+			}
+		}
+		if typ != TypeF32 {
+			continue
+		}
+		dw := gw.F32()
+		for i := 0; i < m; i++ {
+			for p := 0; p < k; p++ {
+				var want float64
+				for b := 0; b < batch; b++ {
+					for j := 0; j < n; j++ {
+						want += float64(x[(b*n+j)*k+p]) * float64(c[(b*n+j)*m+i])
+					}
+				}
+				near("dW", dw[i*k+p], want)
+			}
+		}
+	}
+}

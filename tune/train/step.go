@@ -136,7 +136,8 @@ func (s *Stepper) graph(b Batch) (*stepGraph, error) {
 
 func (s *Stepper) build(sq, nq, sd, nd, negs int) (*stepGraph, error) {
 	size := 4096 + 256*len(s.m.Layers) + 8*len(s.params)
-	ctx, err := bindings.NewContext(size, size, true)
+	// Tensors: the forward pass, its backward and the backward's rewrite.
+	ctx, err := bindings.NewContext(2*size, size, true)
 	if err != nil {
 		return nil, err
 	}
