@@ -321,3 +321,85 @@ func TestBackwardProductsAreExact(t *testing.T) {
 		}
 	}
 }
+
+// TestTransposeF32 checks ragtune's transpose kernel against Go, for f32
+// (a 4-D permuted view with free strides, sizes that are not multiples of
+// its tiles) and for quantized rows, which it dequantizes on the way.
+func TestTransposeF32(t *testing.T) {
+	cases := []struct {
+		typ            Type
+		cols, rows, n2 int
+		permuted       bool
+	}{
+		{TypeF32, 300, 37, 3, false},
+		{TypeF32, 40, 19, 5, true},
+		{TypeQ8_0, 96, 33, 1, false},
+		{TypeQ4_0, 64, 17, 2, false},
+		{TypeQ4_K, 512, 20, 1, false},
+	}
+	for _, c := range cases {
+		r := rand.New(rand.NewPCG(9, uint64(c.cols)))
+		vals := randF32(r, c.cols*c.rows*c.n2)
+		ctx, _ := NewContext(16, 16, false)
+		defer ctx.Close()
+		// src is [cols, rows, n2]; the permuted case stores it as
+		// [cols, n2, rows] and permutes dimensions 1 and 2.
+		var store Tensor
+		if c.permuted {
+			store = ctx.NewTensor(c.typ, c.cols, c.n2, c.rows)
+		} else {
+			store = ctx.NewTensor(c.typ, c.cols, c.rows, c.n2)
+		}
+		src := store
+		if c.permuted {
+			src = ctx.Permute(store, [4]int{0, 2, 1, 3})
+		}
+		out := ctx.TransposeF32(src).SetOutput()
+		g, err := ctx.NewGraph(16, false)
+		if err == nil {
+			err = g.Expand(out)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		be, _ := NewCPUBackend(2)
+		defer be.Close()
+		if _, err := be.AllocTensors(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// at(col, row, i2) is the value the source holds there.
+		at := func(col, row, i2 int) float32 { return vals[(i2*c.rows+row)*c.cols+col] }
+		if c.permuted {
+			at = func(col, row, i2 int) float32 { return vals[(row*c.n2+i2)*c.cols+col] }
+		}
+		if c.typ == TypeF32 {
+			store.SetF32(vals)
+		} else {
+			// The kernel must reproduce ggml's own dequantization.
+			q, err := Quantize(c.typ, vals, c.rows*c.n2, c.cols)
+			if err != nil {
+				t.Fatal(err)
+			}
+			store.SetBytes(q)
+			if vals, err = Dequantize(c.typ, q, c.rows*c.n2, c.cols); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := be.Compute(g); err != nil {
+			t.Fatal(err)
+		}
+		got := out.F32()
+		if ne := out.Ne(); ne != [4]int{c.rows, c.cols, c.n2, 1} {
+			t.Fatalf("%v: shape %v", c.typ, ne)
+		}
+		for i2 := 0; i2 < c.n2; i2++ {
+			for col := 0; col < c.cols; col++ {
+				for row := 0; row < c.rows; row++ {
+					if g, w := got[(i2*c.cols+col)*c.rows+row], at(col, row, i2); g != w {
+						t.Fatalf("%v %dx%dx%d: out[%d,%d,%d] = %v, want %v", c.typ, c.cols, c.rows, c.n2, row, col, i2, g, w)
+					}
+				}
+			}
+		}
+	}
+}

@@ -150,11 +150,15 @@ func (g *Graph) outProdsAsMulMat() error {
 
 // transposedF32 is a contiguous f32 tensor holding xᵀ (dimensions 0 and 1
 // swapped): x's own source when x is a transposed view of a contiguous f32
-// tensor, else a dequantized and/or transposed copy.
+// tensor, else a copy.
 func (ctx *Context) transposedF32(x *C.struct_ggml_tensor) *C.struct_ggml_tensor {
 	if x.op == C.GGML_OP_TRANSPOSE && x.src[0]._type == C.GGML_TYPE_F32 && bool(C.ggml_is_contiguous(x.src[0])) {
 		return x.src[0]
 	}
+	if rowsContiguous(x) {
+		return ctx.TransposeF32(Tensor{x}).t
+	}
+	// Rows that are not contiguous (a permuted view): ggml's own copies.
 	if x._type != C.GGML_TYPE_F32 {
 		x = C.ggml_cast(ctx.c, x, C.GGML_TYPE_F32)
 	}

@@ -4,6 +4,8 @@ package bindings
 // #include "ggml.h"
 import "C"
 
+import "github.com/ragtune/ragtune/native"
+
 // The operations below are the part of ggml's op set that ragtune's forward
 // and backward graphs use. Each checks the shape rules that ggml would
 // otherwise enforce with an abort, and records a failure in the context.
@@ -34,6 +36,28 @@ func (ctx *Context) OutProd(a, b Tensor) Tensor {
 		return ctx.shapeErr("out_prod", a, b)
 	}
 	return Tensor{C.ggml_out_prod(ctx.c, a.t, b.t)}
+}
+
+// TransposeF32 is aᵀ (dimensions 0 and 1 swapped) as a contiguous f32
+// tensor, a dequantized if quantized: one pass of ragtune's own kernel
+// (native/transpose.c) where ggml needs a cast and an element-wise strided
+// copy. a's rows must be contiguous; its other strides are free.
+func (ctx *Context) TransposeF32(a Tensor) Tensor {
+	if !ctx.ok(a) {
+		return Tensor{}
+	}
+	if !rowsContiguous(a.t) {
+		return ctx.fail("transpose_f32: the rows of %v are not contiguous", a)
+	}
+	args := [1]*C.struct_ggml_tensor{a.t}
+	ne := a.Ne()
+	return Tensor{C.ggml_custom_4d(ctx.c, C.GGML_TYPE_F32, C.int64_t(ne[1]), C.int64_t(ne[0]), C.int64_t(ne[2]), C.int64_t(ne[3]),
+		&args[0], 1, C.ggml_custom_op_t(native.TransposeF32()), C.GGML_N_TASKS_MAX, nil)}
+}
+
+// rowsContiguous reports whether each row of t (dimension 0) is packed.
+func rowsContiguous(t *C.struct_ggml_tensor) bool {
+	return t.nb[0] == C.size_t(C.ggml_type_size(t._type))
 }
 
 func (ctx *Context) binary(op string, a, b Tensor, f func(*C.struct_ggml_context, *C.struct_ggml_tensor, *C.struct_ggml_tensor) *C.struct_ggml_tensor) Tensor {
