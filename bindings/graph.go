@@ -232,24 +232,30 @@ func (b *Backend) Close() {
 }
 
 // Buffer is backend memory holding the data of a context's tensors.
-type Buffer struct{ buf C.ggml_backend_buffer_t }
+type Buffer struct {
+	buf     C.ggml_backend_buffer_t
+	tensors []*C.struct_ggml_tensor
+}
 
-// persistent holds the buffers made by AllocTensors (weights, adapters,
-// optimizer inputs): every other buffer a graph's tensor points into
-// belongs to a graph allocator.
-var persistent sync.Map // C.ggml_backend_buffer_t -> struct{}
+// persistent holds the tensors placed by AllocTensors (weights, adapters,
+// optimizer inputs): every other tensor a graph reads was placed by a
+// graph allocator. Tensors, not buffers: a graph allocator's buffer may be
+// freed and a persistent one made at the same address, and a tensor left
+// pointing at the old one must not pass for persistent.
+var persistent sync.Map // *C.struct_ggml_tensor -> struct{}
 
 // forgetPlacement clears where a graph allocator put g's tensors. ggml's
 // allocator only places tensors whose data is NULL, so a graph placed
-// before the allocator's buffer grew (and was freed) would keep pointers
-// into freed memory. Tensors in persistent buffers are kept; nothing here
-// reads through a possibly freed buffer pointer.
+// before the allocator's buffer grew (and was freed), or placed by another
+// graph sharing its tensors, would keep pointers into memory now used
+// otherwise. Persistent tensors are kept; nothing here reads through a
+// possibly freed pointer.
 func (g *Graph) forgetPlacement() {
 	forget := func(t *C.struct_ggml_tensor) {
 		if t == nil || t.buffer == nil {
 			return
 		}
-		if _, ok := persistent.Load(t.buffer); ok {
+		if _, ok := persistent.Load(t); ok {
 			return
 		}
 		t.data = nil
@@ -273,8 +279,14 @@ func (b *Backend) AllocTensors(ctx *Context) (*Buffer, error) {
 	if buf == nil {
 		return nil, errors.New("allocating backend memory for tensors failed (out of memory, or no tensors)")
 	}
-	persistent.Store(buf, struct{}{})
-	return &Buffer{buf: buf}, nil
+	out := &Buffer{buf: buf}
+	for t := C.ggml_get_first_tensor(ctx.c); t != nil; t = C.ggml_get_next_tensor(ctx.c, t) {
+		if t.buffer == buf {
+			persistent.Store(t, struct{}{})
+			out.tensors = append(out.tensors, t)
+		}
+	}
+	return out, nil
 }
 
 // Size is the buffer's size in bytes.
@@ -283,7 +295,10 @@ func (buf *Buffer) Size() int { return int(C.ggml_backend_buffer_get_size(buf.bu
 // Close frees the buffer.
 func (buf *Buffer) Close() {
 	if buf != nil && buf.buf != nil {
-		persistent.Delete(buf.buf)
+		for _, t := range buf.tensors {
+			persistent.Delete(t)
+		}
+		buf.tensors = nil
 		C.ggml_backend_buffer_free(buf.buf)
 		buf.buf = nil
 	}

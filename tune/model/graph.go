@@ -12,7 +12,9 @@ import (
 // H heads, Hkv key/value heads, d head size, F feed-forward size.
 
 // Inputs are the per-batch tensors a graph reads; upload them with Set
-// before every compute (the allocator may reuse their memory).
+// before every compute (the allocator may reuse their memory). A graph of
+// one segment (see EmbedLayer) makes only the inputs it reads; the others
+// stay nil.
 type Inputs struct {
 	S, B   int
 	Tokens bindings.Tensor // I32 [S·B]
@@ -45,27 +47,110 @@ type BuildOptions struct {
 
 // Embed builds the graph from token ids to pooled embeddings [E, B].
 func (m *Model) Embed(ctx *bindings.Context, S, B int, opts BuildOptions) (*Inputs, bindings.Tensor) {
-	in := &Inputs{S: S, B: B}
-	in.Tokens = ctx.NewTensor(bindings.TypeI32, S*B).SetName("tokens").SetInput()
-	in.Pos = ctx.NewTensor(bindings.TypeI32, S).SetName("positions").SetInput()
-	in.Mask = ctx.NewTensor(bindings.TypeF32, S, S, 1, B).SetName("attn_mask").SetInput()
-	in.Pool = ctx.NewTensor(bindings.TypeF32, S, 1, B).SetName("pool_weights").SetInput()
-	b := builder{ctx: ctx, m: m, opts: opts, S: S, B: B, in: in}
-	var h bindings.Tensor
-	switch m.Arch {
-	case Bert:
-		h = b.bert(in)
-	default:
-		h = b.llama(in)
+	b := m.newBuilder(ctx, S, B, opts)
+	h := b.input()
+	for l := range m.Layers {
+		h = b.layer(l, h)
+	}
+	return b.in, b.output(h)
+}
+
+// The three segments below compose to Embed; training with recomputation
+// builds one graph per segment and keeps only the hidden states between
+// them. Hidden states are [E, S·B].
+
+// EmbedInput builds the graph from token ids to the first layer's input.
+func (m *Model) EmbedInput(ctx *bindings.Context, S, B int, opts BuildOptions) (*Inputs, bindings.Tensor) {
+	b := m.newBuilder(ctx, S, B, opts)
+	return b.in, b.input()
+}
+
+// EmbedLayer builds transformer block l over hidden states x.
+func (m *Model) EmbedLayer(ctx *bindings.Context, S, B, l int, x bindings.Tensor, opts BuildOptions) (*Inputs, bindings.Tensor) {
+	b := m.newBuilder(ctx, S, B, opts)
+	return b.in, b.layer(l, x)
+}
+
+// EmbedOutput builds the graph from the last block's hidden states to the
+// pooled embeddings [E, B].
+func (m *Model) EmbedOutput(ctx *bindings.Context, S, B int, x bindings.Tensor, opts BuildOptions) (*Inputs, bindings.Tensor) {
+	b := m.newBuilder(ctx, S, B, opts)
+	return b.in, b.output(x)
+}
+
+func (m *Model) newBuilder(ctx *bindings.Context, S, B int, opts BuildOptions) *builder {
+	return &builder{ctx: ctx, m: m, opts: opts, S: S, B: B, in: &Inputs{S: S, B: B}}
+}
+
+// The inputs, made on first use.
+
+func (b *builder) tokens() bindings.Tensor {
+	if b.in.Tokens.IsNil() {
+		b.in.Tokens = b.ctx.NewTensor(bindings.TypeI32, b.S*b.B).SetName("tokens").SetInput()
+	}
+	return b.in.Tokens
+}
+
+func (b *builder) positions() bindings.Tensor {
+	if b.in.Pos.IsNil() {
+		b.in.Pos = b.ctx.NewTensor(bindings.TypeI32, b.S).SetName("positions").SetInput()
+	}
+	return b.in.Pos
+}
+
+func (b *builder) mask() bindings.Tensor {
+	if b.in.Mask.IsNil() {
+		b.in.Mask = b.ctx.NewTensor(bindings.TypeF32, b.S, b.S, 1, b.B).SetName("attn_mask").SetInput()
+	}
+	return b.in.Mask
+}
+
+func (b *builder) poolWeights() bindings.Tensor {
+	if b.in.Pool.IsNil() {
+		b.in.Pool = b.ctx.NewTensor(bindings.TypeF32, b.S, 1, b.B).SetName("pool_weights").SetInput()
+	}
+	return b.in.Pool
+}
+
+// input embeds the tokens: for bert with token-type and position
+// embeddings and LayerNorm, for llama the token embeddings alone.
+func (b *builder) input() bindings.Tensor {
+	ctx, m := b.ctx, b.m
+	x := ctx.GetRows(m.TokEmbd, b.tokens()) // [E, S·B]
+	if m.Arch != Bert {
+		return x
+	}
+	if !m.TypeEmbd.IsNil() {
+		// llama.cpp hard-wires token type 0 for every token.
+		row0 := ctx.View(m.TypeEmbd, []int{m.Dim}, nil, 0)
+		x = ctx.Add(x, row0)
+	}
+	pos := ctx.GetRows(m.PosEmbd, b.positions()) // [E, S]
+	x = ctx.Reshape(ctx.Add(ctx.Reshape(x, m.Dim, b.S, b.B), pos), m.Dim, b.S*b.B)
+	return b.layerNorm(m.EmbNorm, x, m.Eps)
+}
+
+func (b *builder) layer(l int, x bindings.Tensor) bindings.Tensor {
+	if b.m.Arch == Bert {
+		return b.bertLayer(b.m.Layers[l], x)
+	}
+	return b.llamaLayer(b.m.Layers[l], x)
+}
+
+// output applies llama's final norm, then pools per sequence.
+func (b *builder) output(h bindings.Tensor) bindings.Tensor {
+	ctx, m := b.ctx, b.m
+	if m.Arch != Bert {
+		h = b.rmsNorm(m.OutNorm, h)
 	}
 	// Pooling as a batched product: [S, E, B] x [S, 1, B] -> [E, 1, B]. Its
 	// backward stays contiguous, unlike mul + permute + sum_rows.
-	hT := ctx.Cont(ctx.Permute(ctx.Reshape(h, m.Dim, S, B), [4]int{1, 0, 2, 3}))
-	pooled := ctx.Reshape(ctx.MulMat(hT, in.Pool), m.Dim, B)
-	if opts.Normalize {
+	hT := ctx.Cont(ctx.Permute(ctx.Reshape(h, m.Dim, b.S, b.B), [4]int{1, 0, 2, 3}))
+	pooled := ctx.Reshape(ctx.MulMat(hT, b.poolWeights()), m.Dim, b.B)
+	if b.opts.Normalize {
 		pooled = L2Normalize(ctx, pooled)
 	}
-	return in, pooled.SetName("embeddings")
+	return pooled.SetName("embeddings")
 }
 
 // L2Normalize scales each column of x [E, N] to unit length (ggml has no
@@ -172,51 +257,36 @@ func (b *builder) heads(x bindings.Tensor, n int) bindings.Tensor {
 	return b.ctx.Reshape(x, b.m.HeadDim(), n, b.S, b.B)
 }
 
-// bert: post-norm encoder with learned positions, non-causal attention.
-func (b *builder) bert(in *Inputs) bindings.Tensor {
+// bertLayer is a post-norm encoder block with non-causal attention.
+func (b *builder) bertLayer(l Layer, x bindings.Tensor) bindings.Tensor {
 	ctx, m := b.ctx, b.m
-	x := ctx.GetRows(m.TokEmbd, in.Tokens) // [E, S·B]
-	if !m.TypeEmbd.IsNil() {
-		// llama.cpp hard-wires token type 0 for every token.
-		row0 := ctx.View(m.TypeEmbd, []int{m.Dim}, nil, 0)
-		x = ctx.Add(x, row0)
-	}
-	pos := ctx.GetRows(m.PosEmbd, in.Pos) // [E, S]
-	x = ctx.Reshape(ctx.Add(ctx.Reshape(x, m.Dim, b.S, b.B), pos), m.Dim, b.S*b.B)
-	x = b.layerNorm(m.EmbNorm, x, m.Eps)
-	for _, l := range m.Layers {
-		q := b.heads(b.linear(l.Q, x), m.Heads)
-		k := b.heads(b.linear(l.K, x), m.KVHeads)
-		v := b.heads(b.linear(l.V, x), m.KVHeads)
-		a := b.linear(l.O, b.attention(q, k, v, in.Mask))
-		h := b.layerNorm(l.AttnNorm, ctx.Add(a, x), m.Eps)
-		f := b.linear(l.Down, b.gelu(b.linear(l.Up, h)))
-		x = b.layerNorm(l.FFNNorm, ctx.Add(f, h), m.Eps)
-	}
-	return x
+	q := b.heads(b.linear(l.Q, x), m.Heads)
+	k := b.heads(b.linear(l.K, x), m.KVHeads)
+	v := b.heads(b.linear(l.V, x), m.KVHeads)
+	a := b.linear(l.O, b.attention(q, k, v, b.mask()))
+	h := b.layerNorm(l.AttnNorm, ctx.Add(a, x), m.Eps)
+	f := b.linear(l.Down, b.gelu(b.linear(l.Up, h)))
+	return b.layerNorm(l.FFNNorm, ctx.Add(f, h), m.Eps)
 }
 
-// llama: pre-RMSNorm causal decoder with rotary positions, GQA and SwiGLU.
-func (b *builder) llama(in *Inputs) bindings.Tensor {
+// llamaLayer is a pre-RMSNorm causal decoder block with rotary positions,
+// GQA and SwiGLU.
+func (b *builder) llamaLayer(l Layer, x bindings.Tensor) bindings.Tensor {
 	ctx, m := b.ctx, b.m
-	x := ctx.GetRows(m.TokEmbd, in.Tokens)
 	rope := func(t bindings.Tensor, n int) bindings.Tensor {
 		// rope wants [d, heads, tokens]; fold the batch into heads' neighbour
 		// dimension by roping [d, n, S] slices: positions repeat per sequence.
 		t4 := b.heads(t, n)
-		return ctx.RopeNorm(t4, in.Pos, m.HeadDim(), m.RopeBase, m.Ctx)
+		return ctx.RopeNorm(t4, b.positions(), m.HeadDim(), m.RopeBase, m.Ctx)
 	}
-	for _, l := range m.Layers {
-		n := b.rmsNorm(l.AttnNorm, x)
-		q := rope(b.linear(l.Q, n), m.Heads)
-		k := rope(b.linear(l.K, n), m.KVHeads)
-		v := b.heads(b.linear(l.V, n), m.KVHeads)
-		h := ctx.Add(x, b.linear(l.O, b.attention(q, k, v, in.Mask)))
-		g := b.rmsNorm(l.FFNNorm, h)
-		f := b.linear(l.Down, ctx.SwigluSplit(b.linear(l.Gate, g), b.linear(l.Up, g)))
-		x = ctx.Add(h, f)
-	}
-	return b.rmsNorm(m.OutNorm, x)
+	n := b.rmsNorm(l.AttnNorm, x)
+	q := rope(b.linear(l.Q, n), m.Heads)
+	k := rope(b.linear(l.K, n), m.KVHeads)
+	v := b.heads(b.linear(l.V, n), m.KVHeads)
+	h := ctx.Add(x, b.linear(l.O, b.attention(q, k, v, b.mask())))
+	g := b.rmsNorm(l.FFNNorm, h)
+	f := b.linear(l.Down, ctx.SwigluSplit(b.linear(l.Gate, g), b.linear(l.Up, g)))
+	return ctx.Add(h, f)
 }
 
 func (b *builder) rmsNorm(n Norm, x bindings.Tensor) bindings.Tensor {
@@ -224,56 +294,78 @@ func (b *builder) rmsNorm(n Norm, x bindings.Tensor) bindings.Tensor {
 }
 
 // Set uploads a batch: ids holds B sequences (each at most S tokens) that
-// are right-padded with pad.
+// are right-padded with pad. Only the inputs the graph made are written.
 func (in *Inputs) Set(m *Model, ids [][]int32, pad int32) error {
 	if len(ids) != in.B {
 		return fmt.Errorf("batch has %d sequences, graph expects %d", len(ids), in.B)
 	}
 	S := in.S
-	tok := make([]int32, S*in.B)
-	pos := make([]int32, S)
-	mask := make([]float32, S*S*in.B)
-	pool := make([]float32, S*in.B)
-	ninf := float32(math.Inf(-1))
-	for i := range pos {
-		pos[i] = int32(i)
-	}
-	causal := m.Arch == Llama
 	for s, seq := range ids {
-		n := len(seq)
-		if n == 0 || n > S {
+		if n := len(seq); n == 0 || n > S {
 			return fmt.Errorf("sequence %d has %d tokens; the graph takes 1 to %d", s, n, S)
 		}
-		for i := 0; i < S; i++ {
-			if i < n {
-				tok[s*S+i] = seq[i]
-			} else {
-				tok[s*S+i] = pad
-			}
-		}
-		for q := 0; q < S; q++ {
-			row := mask[(s*S+q)*S : (s*S+q+1)*S]
-			for k := range row {
-				if k >= n || (causal && k > q) {
-					row[k] = ninf
+	}
+	if !in.Tokens.IsNil() {
+		tok := make([]int32, S*in.B)
+		for s, seq := range ids {
+			for i := 0; i < S; i++ {
+				if i < len(seq) {
+					tok[s*S+i] = seq[i]
+				} else {
+					tok[s*S+i] = pad
 				}
 			}
 		}
-		w := pool[s*S : (s+1)*S]
-		switch m.Pooling {
-		case PoolMean:
-			for i := 0; i < n; i++ {
-				w[i] = 1 / float32(n)
-			}
-		case PoolCLS:
-			w[0] = 1
-		default:
-			w[n-1] = 1
+		if err := in.Tokens.SetI32(tok); err != nil {
+			return err
 		}
 	}
-	for _, e := range []error{in.Tokens.SetI32(tok), in.Pos.SetI32(pos), in.Mask.SetF32(mask), in.Pool.SetF32(pool)} {
-		if e != nil {
-			return e
+	if !in.Pos.IsNil() {
+		pos := make([]int32, S)
+		for i := range pos {
+			pos[i] = int32(i)
+		}
+		if err := in.Pos.SetI32(pos); err != nil {
+			return err
+		}
+	}
+	if !in.Mask.IsNil() {
+		mask := make([]float32, S*S*in.B)
+		ninf := float32(math.Inf(-1))
+		causal := m.Arch == Llama
+		for s, seq := range ids {
+			n := len(seq)
+			for q := 0; q < S; q++ {
+				row := mask[(s*S+q)*S : (s*S+q+1)*S]
+				for k := range row {
+					if k >= n || (causal && k > q) {
+						row[k] = ninf
+					}
+				}
+			}
+		}
+		if err := in.Mask.SetF32(mask); err != nil {
+			return err
+		}
+	}
+	if !in.Pool.IsNil() {
+		pool := make([]float32, S*in.B)
+		for s, seq := range ids {
+			n := len(seq)
+			w := pool[s*S : (s+1)*S]
+			switch m.Pooling {
+			case PoolMean:
+				for i := 0; i < n; i++ {
+					w[i] = 1 / float32(n)
+				}
+			case PoolCLS:
+				w[0] = 1
+			default:
+				w[n-1] = 1
+			}
+		}
+		if err := in.Pool.SetF32(pool); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -51,6 +51,11 @@ type Stepper struct {
 	LastFLOPs float64
 	// QuerySideOnly embeds documents with the frozen base model.
 	QuerySideOnly bool
+	// Recompute trades compute for memory: activations are recomputed
+	// block by block in the backward pass (see recompute.go).
+	Recompute bool
+	segments  map[segmentKey]*segment
+	heads     map[[4]int]*head
 }
 
 type stepGraph struct {
@@ -81,7 +86,8 @@ func NewStepper(m *model.Model, be *bindings.Backend, params []*Param, loss Loss
 	if loss.Name != LossMNRL && loss.Name != LossTriplet {
 		return nil, fmt.Errorf("unknown loss %q (want %s or %s)", loss.Name, LossMNRL, LossTriplet)
 	}
-	s := &Stepper{m: m, be: be, params: params, loss: loss, pad: pad, rng: rng, graphs: map[[4]int]*stepGraph{}}
+	s := &Stepper{m: m, be: be, params: params, loss: loss, pad: pad, rng: rng, graphs: map[[4]int]*stepGraph{},
+		segments: map[segmentKey]*segment{}, heads: map[[4]int]*head{}}
 	var err error
 	if s.seedCtx, err = bindings.NewContext(2, 0, false); err != nil {
 		return nil, err
@@ -102,6 +108,12 @@ func NewStepper(m *model.Model, be *bindings.Backend, params []*Param, loss Loss
 func (s *Stepper) Close() {
 	for _, g := range s.graphs {
 		g.ctx.Close()
+	}
+	for _, g := range s.segments {
+		g.ctx.Close()
+	}
+	for _, h := range s.heads {
+		h.ctx.Close()
 	}
 	s.alloc.Close()
 	s.seedBuf.Close()
@@ -146,30 +158,11 @@ func (s *Stepper) build(sq, nq, sd, nd, negs int) (*stepGraph, error) {
 	dOpts := opts
 	dOpts.SkipAdapters = s.QuerySideOnly
 	dIn, dEmb := s.m.Embed(ctx, sd, nd, dOpts)
-	var loss, labels bindings.Tensor
-	switch s.loss.Name {
-	case LossMNRL:
-		// scores [docs, queries]: column j holds query j's cosine similarity
-		// to every document; its label is document j.
-		scores := ctx.Scale(ctx.MulMat(dEmb, qEmb), s.loss.Scale)
-		labels = ctx.NewTensor(bindings.TypeF32, nd, nq).SetName("labels").SetInput()
-		loss = ctx.CrossEntropyLoss(scores, labels)
-	case LossTriplet:
-		if nd != 2*nq {
-			ctx.Close()
-			return nil, fmt.Errorf("triplet loss needs one positive and one negative per query, got %d documents for %d queries", nd, nq)
-		}
-		E := s.m.Dim
-		pos := ctx.View(dEmb, []int{E, nq}, []int{dEmb.Nb()[1]}, 0)
-		neg := ctx.View(dEmb, []int{E, nq}, []int{dEmb.Nb()[1]}, nq*dEmb.Nb()[1])
-		dist := func(a, b bindings.Tensor) bindings.Tensor {
-			diff := ctx.Sub(a, ctx.Cont(b))
-			return ctx.Sqrt(ctx.ScaleBias(ctx.SumRows(ctx.Sqr(diff)), 1, 1e-12))
-		}
-		hinge := ctx.Relu(ctx.ScaleBias(ctx.Sub(dist(qEmb, pos), dist(qEmb, neg)), 1, s.loss.Margin))
-		loss = ctx.Scale(ctx.Sum(hinge), 1/float32(nq))
+	loss, labels, err := s.lossOf(ctx, qEmb, dEmb)
+	if err != nil {
+		ctx.Close()
+		return nil, err
 	}
-	loss = loss.SetName("loss").SetOutput().SetLoss()
 	fwd, err := ctx.NewGraph(size, false)
 	if err == nil {
 		err = fwd.Expand(loss)
@@ -201,6 +194,48 @@ func (s *Stepper) build(sq, nq, sd, nd, negs int) (*stepGraph, error) {
 	return g, nil
 }
 
+// lossOf builds the loss of query embeddings qEmb [E, nq] against
+// document embeddings dEmb [E, nd]. MNRL returns its one-hot labels
+// [nd, nq] as an input to fill (see setLabels).
+func (s *Stepper) lossOf(ctx *bindings.Context, qEmb, dEmb bindings.Tensor) (loss, labels bindings.Tensor, err error) {
+	nq, nd := qEmb.Ne()[1], dEmb.Ne()[1]
+	switch s.loss.Name {
+	case LossMNRL:
+		// scores [docs, queries]: column j holds query j's cosine similarity
+		// to every document; its label is document j.
+		scores := ctx.Scale(ctx.MulMat(dEmb, qEmb), s.loss.Scale)
+		labels = ctx.NewTensor(bindings.TypeF32, nd, nq).SetName("labels").SetInput()
+		loss = ctx.CrossEntropyLoss(scores, labels)
+	case LossTriplet:
+		if nd != 2*nq {
+			return loss, labels, fmt.Errorf("triplet loss needs one positive and one negative per query, got %d documents for %d queries", nd, nq)
+		}
+		E := s.m.Dim
+		pos := ctx.View(dEmb, []int{E, nq}, []int{dEmb.Nb()[1]}, 0)
+		neg := ctx.View(dEmb, []int{E, nq}, []int{dEmb.Nb()[1]}, nq*dEmb.Nb()[1])
+		dist := func(a, b bindings.Tensor) bindings.Tensor {
+			diff := ctx.Sub(a, ctx.Cont(b))
+			return ctx.Sqrt(ctx.ScaleBias(ctx.SumRows(ctx.Sqr(diff)), 1, 1e-12))
+		}
+		hinge := ctx.Relu(ctx.ScaleBias(ctx.Sub(dist(qEmb, pos), dist(qEmb, neg)), 1, s.loss.Margin))
+		loss = ctx.Scale(ctx.Sum(hinge), 1/float32(nq))
+	}
+	return loss.SetName("loss").SetOutput().SetLoss(), labels, nil
+}
+
+// setLabels marks document j as query j's positive.
+func setLabels(labels bindings.Tensor) error {
+	if labels.IsNil() {
+		return nil
+	}
+	nd, nq := labels.Ne()[0], labels.Ne()[1]
+	l := make([]float32, nd*nq)
+	for j := 0; j < nq; j++ {
+		l[j*nd+j] = 1
+	}
+	return labels.SetF32(l)
+}
+
 func (s *Stepper) upload(g *stepGraph, b Batch, train bool) error {
 	if err := g.q.Set(s.m, b.Queries, s.pad); err != nil {
 		return fmt.Errorf("queries: %w", err)
@@ -209,29 +244,38 @@ func (s *Stepper) upload(g *stepGraph, b Batch, train bool) error {
 		return fmt.Errorf("documents: %w", err)
 	}
 	for _, in := range []*model.Inputs{g.q, g.d} {
-		for _, dm := range in.Dropout {
-			mask := make([]float32, dm.T.Nelements())
-			keep := 1 / (1 - dm.P)
-			for i := range mask {
-				if !train || s.rng.Float32() >= dm.P {
-					mask[i] = keep
-					if !train {
-						mask[i] = 1
-					}
-				}
-			}
-			if err := dm.T.SetF32(mask); err != nil {
-				return err
-			}
+		if err := setDropout(in, s.drawDropout(in, train)); err != nil {
+			return err
 		}
 	}
-	if labels := g.labels; !labels.IsNil() {
-		nd, nq := labels.Ne()[0], labels.Ne()[1]
-		l := make([]float32, nd*nq)
-		for j := 0; j < nq; j++ {
-			l[j*nd+j] = 1
+	return setLabels(g.labels)
+}
+
+// drawDropout draws the masks of in's dropout layers: each element is 0
+// with probability p, else 1/(1-p); all ones when not training.
+func (s *Stepper) drawDropout(in *model.Inputs, train bool) [][]float32 {
+	var masks [][]float32
+	for _, dm := range in.Dropout {
+		mask := make([]float32, dm.T.Nelements())
+		keep := float32(1)
+		if train {
+			keep = 1 / (1 - dm.P)
 		}
-		return labels.SetF32(l)
+		for i := range mask {
+			if !train || s.rng.Float32() >= dm.P {
+				mask[i] = keep
+			}
+		}
+		masks = append(masks, mask)
+	}
+	return masks
+}
+
+func setDropout(in *model.Inputs, masks [][]float32) error {
+	for i, dm := range in.Dropout {
+		if err := dm.T.SetF32(masks[i]); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -265,6 +309,9 @@ func (s *Stepper) Loss(b Batch) (float64, error) {
 // Accumulate computes the loss of b and adds weight·∂loss/∂p to every
 // parameter's Grad. It returns the loss.
 func (s *Stepper) Accumulate(b Batch, weight float32) (float64, error) {
+	if s.Recompute {
+		return s.accumulateRecomputed(b, weight)
+	}
 	g, err := s.graph(b)
 	if err != nil {
 		return 0, err

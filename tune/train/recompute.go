@@ -1,0 +1,328 @@
+package train
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/ragtune/ragtune/bindings"
+	"github.com/ragtune/ragtune/tune/model"
+)
+
+// Training with recomputation (gradient checkpointing): the step runs one
+// graph per segment of the model (token embedding, each block, pooling and
+// loss) and keeps only the hidden states between segments, on the host.
+// The backward pass recomputes each block's activations from its input just
+// before differentiating it, so the compute buffer holds one block's
+// activations instead of all of them, for one more forward pass of work.
+
+// segment is the graph of one model segment on one side of the batch.
+type segment struct {
+	ctx      *bindings.Context
+	fwd, bwd *bindings.Graph // bwd is nil when nothing below needs a gradient
+	in       *model.Inputs
+	x        bindings.Tensor // hidden states in; nil for the token embedding
+	out      bindings.Tensor // hidden states out
+	gOut     bindings.Tensor // input: the loss's gradient with respect to out
+	gx       bindings.Tensor // the loss's gradient with respect to x
+	params   []int           // indices into Stepper.params that get a gradient here
+	grads    []bindings.Tensor
+	fwdFLOPs float64
+	bwdFLOPs float64
+}
+
+// head is the graph from both sides' last hidden states to the loss.
+type head struct {
+	ctx      *bindings.Context
+	bwd      *bindings.Graph
+	q, d     *model.Inputs
+	hq, hd   bindings.Tensor // inputs: last hidden states of queries and documents
+	gq, gd   bindings.Tensor // their gradients
+	loss     bindings.Tensor
+	labels   bindings.Tensor
+	params   []int
+	grads    []bindings.Tensor
+	bwdFLOPs float64
+}
+
+// Segment indices: inputSegment, then 0..layers-1 for the blocks.
+const inputSegment = -1
+
+type segmentKey struct {
+	docs        bool // the documents' side (no adapters under query-side-only)
+	S, B, index int
+}
+
+// side is one side of a batch between the forward and the backward pass.
+type side struct {
+	docs    bool
+	seqs    [][]int32
+	S       int
+	hidden  [][]float32   // hidden[l] is block l's input; the last is the top block's output
+	dropout [][][]float32 // the dropout masks each block's forward pass drew
+}
+
+func (s *Stepper) buildOptions(docs bool) model.BuildOptions {
+	return model.BuildOptions{Trainable: true, Normalize: s.loss.Name == LossMNRL, SkipAdapters: docs && s.QuerySideOnly}
+}
+
+// segment returns the cached graph of one segment, building it on first use.
+func (s *Stepper) segment(k segmentKey) (*segment, error) {
+	if g, ok := s.segments[k]; ok {
+		return g, nil
+	}
+	size := 2048 + 8*len(s.params)
+	ctx, err := bindings.NewContext(3*size, size, true)
+	if err != nil {
+		return nil, err
+	}
+	g := &segment{ctx: ctx}
+	opts := s.buildOptions(k.docs)
+	if k.index == inputSegment {
+		g.in, g.out = s.m.EmbedInput(ctx, k.S, k.B, opts)
+	} else {
+		g.x = ctx.NewTensor(bindings.TypeF32, s.m.Dim, k.S*k.B).SetName("hidden_in").SetInput().SetParam()
+		g.in, g.out = s.m.EmbedLayer(ctx, k.S, k.B, k.index, g.x, opts)
+	}
+	g.out.SetOutput()
+	if g.fwd, err = ctx.NewGraph(size, false); err == nil {
+		err = g.fwd.Expand(g.out)
+	}
+	if err != nil {
+		ctx.Close()
+		return nil, fmt.Errorf("building the graph of segment %d: %w", k.index, err)
+	}
+	g.fwdFLOPs = g.fwd.FLOPs()
+	if g.params = s.paramsIn(g.fwd); len(g.params) > 0 || !g.x.IsNil() {
+		// The backward graph differentiates ⟨out, gOut⟩: its gradient with
+		// respect to x and to the parameters is the chain rule's product.
+		g.gOut = ctx.NewTensor(bindings.TypeF32, s.m.Dim, k.S*k.B).SetName("hidden_out_grad").SetInput()
+		dot := ctx.Sum(ctx.Mul(g.out, g.gOut)).SetLoss()
+		if g.bwd, err = ctx.NewGraph(size, true); err == nil {
+			err = g.bwd.Expand(dot)
+		}
+		if err == nil {
+			err = g.bwd.BuildBackward(dot, s.seed)
+		}
+		if err != nil {
+			ctx.Close()
+			return nil, fmt.Errorf("building the backward graph of segment %d: %w", k.index, err)
+		}
+		if !g.x.IsNil() {
+			g.gx = g.bwd.Grad(g.x).SetOutput()
+		}
+		for _, i := range g.params {
+			g.grads = append(g.grads, g.bwd.Grad(s.params[i].T).SetOutput())
+		}
+		g.bwdFLOPs = g.bwd.FLOPs()
+	}
+	s.segments[k] = g
+	return g, nil
+}
+
+// paramsIn lists the parameters that graph g reads.
+func (s *Stepper) paramsIn(g *bindings.Graph) []int {
+	in := map[bindings.Tensor]bool{}
+	for i := 0; i < g.NumNodes(); i++ {
+		in[g.Node(i)] = true
+	}
+	var idx []int
+	for i, p := range s.params {
+		if in[p.T] {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+// headGraph returns the cached graph from last hidden states to the loss.
+func (s *Stepper) headGraph(sq, nq, sd, nd int) (*head, error) {
+	key := [4]int{sq, nq, sd, nd}
+	if h, ok := s.heads[key]; ok {
+		return h, nil
+	}
+	size := 1024 + 8*len(s.params)
+	ctx, err := bindings.NewContext(3*size, size, true)
+	if err != nil {
+		return nil, err
+	}
+	h := &head{ctx: ctx}
+	h.hq = ctx.NewTensor(bindings.TypeF32, s.m.Dim, sq*nq).SetName("query_hidden").SetInput().SetParam()
+	h.hd = ctx.NewTensor(bindings.TypeF32, s.m.Dim, sd*nd).SetName("doc_hidden").SetInput().SetParam()
+	var qEmb, dEmb bindings.Tensor
+	h.q, qEmb = s.m.EmbedOutput(ctx, sq, nq, h.hq, s.buildOptions(false))
+	h.d, dEmb = s.m.EmbedOutput(ctx, sd, nd, h.hd, s.buildOptions(true))
+	if h.loss, h.labels, err = s.lossOf(ctx, qEmb, dEmb); err == nil {
+		if h.bwd, err = ctx.NewGraph(size, true); err == nil {
+			err = h.bwd.Expand(h.loss)
+		}
+	}
+	if err == nil {
+		err = h.bwd.BuildBackward(h.loss, s.seed)
+	}
+	if err != nil {
+		ctx.Close()
+		return nil, fmt.Errorf("building the loss graph: %w", err)
+	}
+	h.gq, h.gd = h.bwd.Grad(h.hq).SetOutput(), h.bwd.Grad(h.hd).SetOutput()
+	h.params = s.paramsIn(h.bwd)
+	for _, i := range h.params {
+		h.grads = append(h.grads, h.bwd.Grad(s.params[i].T).SetOutput())
+	}
+	h.bwdFLOPs = h.bwd.FLOPs()
+	s.heads[key] = h
+	return h, nil
+}
+
+// forward runs one side through every segment, keeping the hidden states.
+func (s *Stepper) forward(sd *side) error {
+	B := len(sd.seqs)
+	g, err := s.segment(segmentKey{docs: sd.docs, S: sd.S, B: B, index: inputSegment})
+	if err != nil {
+		return err
+	}
+	if err := s.computeSegment(g, g.fwd, sd.seqs, nil, nil, nil); err != nil {
+		return err
+	}
+	sd.hidden = [][]float32{g.out.F32()}
+	for l := range s.m.Layers {
+		if g, err = s.segment(segmentKey{docs: sd.docs, S: sd.S, B: B, index: l}); err != nil {
+			return err
+		}
+		masks := s.drawDropout(g.in, true)
+		if err := s.computeSegment(g, g.fwd, sd.seqs, masks, sd.hidden[l], nil); err != nil {
+			return err
+		}
+		sd.dropout = append(sd.dropout, masks)
+		sd.hidden = append(sd.hidden, g.out.F32())
+	}
+	return nil
+}
+
+// backward propagates gTop, the loss's gradient with respect to the side's
+// last hidden states, down the segments, recomputing each one, and adds
+// weight times each parameter's gradient to its Grad.
+func (s *Stepper) backward(sd *side, gTop []float32, weight float32) error {
+	B := len(sd.seqs)
+	// The lowest segment with parameters: nothing below it needs gradients.
+	lowest := len(s.m.Layers)
+	for l := len(s.m.Layers) - 1; l >= inputSegment; l-- {
+		g, err := s.segment(segmentKey{docs: sd.docs, S: sd.S, B: B, index: l})
+		if err != nil {
+			return err
+		}
+		if len(g.params) > 0 {
+			lowest = l
+		}
+	}
+	grad := gTop
+	for l := len(s.m.Layers) - 1; l >= lowest; l-- {
+		g, _ := s.segment(segmentKey{docs: sd.docs, S: sd.S, B: B, index: l})
+		var x []float32
+		var masks [][]float32
+		if l != inputSegment {
+			x, masks = sd.hidden[l], sd.dropout[l]
+		}
+		if err := s.computeSegment(g, g.bwd, sd.seqs, masks, x, grad); err != nil {
+			return err
+		}
+		s.addGrads(g.params, g.grads, weight)
+		if l > lowest {
+			grad = g.gx.F32()
+		}
+	}
+	return nil
+}
+
+// computeSegment allocates and computes one of g's graphs with its inputs.
+func (s *Stepper) computeSegment(g *segment, gr *bindings.Graph, seqs [][]int32, masks [][]float32, x, gOut []float32) error {
+	if err := s.alloc.Alloc(gr); err != nil {
+		return err
+	}
+	if err := g.in.Set(s.m, seqs, s.pad); err != nil {
+		return err
+	}
+	if err := setDropout(g.in, masks); err != nil {
+		return err
+	}
+	if x != nil {
+		if err := g.x.SetF32(x); err != nil {
+			return err
+		}
+	}
+	if gOut != nil {
+		if err := g.gOut.SetF32(gOut); err != nil {
+			return err
+		}
+	}
+	if err := s.be.Compute(gr); err != nil {
+		return err
+	}
+	if gr == g.bwd {
+		s.LastFLOPs += g.bwdFLOPs
+	} else {
+		s.LastFLOPs += g.fwdFLOPs
+	}
+	return nil
+}
+
+func (s *Stepper) addGrads(params []int, grads []bindings.Tensor, weight float32) {
+	for k, i := range params {
+		p := s.params[i]
+		for j, x := range grads[k].F32() {
+			p.Grad[j] += weight * x
+		}
+	}
+}
+
+// accumulateRecomputed is Accumulate with recomputation.
+func (s *Stepper) accumulateRecomputed(b Batch, weight float32) (float64, error) {
+	s.LastFLOPs = 0
+	q := &side{seqs: b.Queries, S: maxLen(b.Queries, s.m.Ctx)}
+	d := &side{docs: true, seqs: b.Docs, S: maxLen(b.Docs, s.m.Ctx)}
+	for _, sd := range []*side{q, d} {
+		if err := s.forward(sd); err != nil {
+			return 0, err
+		}
+	}
+	h, err := s.headGraph(q.S, len(q.seqs), d.S, len(d.seqs))
+	if err != nil {
+		return 0, err
+	}
+	if err := s.alloc.Alloc(h.bwd); err != nil {
+		return 0, err
+	}
+	if err := h.q.Set(s.m, q.seqs, s.pad); err != nil {
+		return 0, fmt.Errorf("queries: %w", err)
+	}
+	if err := h.d.Set(s.m, d.seqs, s.pad); err != nil {
+		return 0, fmt.Errorf("documents: %w", err)
+	}
+	for _, e := range []error{h.hq.SetF32(q.hidden[len(q.hidden)-1]), h.hd.SetF32(d.hidden[len(d.hidden)-1]), setLabels(h.labels)} {
+		if e != nil {
+			return 0, e
+		}
+	}
+	if err := s.be.Compute(h.bwd); err != nil {
+		return 0, err
+	}
+	s.LastFLOPs += h.bwdFLOPs
+	loss := float64(h.loss.F32()[0])
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return loss, nil
+	}
+	s.addGrads(h.params, h.grads, weight)
+	gq, gd := h.gq.F32(), h.gd.F32()
+	if err := s.backward(q, gq, weight); err != nil {
+		return 0, err
+	}
+	return loss, s.backward(d, gd, weight)
+}
+
+// maxLen is the padded length of a side: its longest sequence, rounded up.
+func maxLen(seqs [][]int32, ctx int) int {
+	n := 0
+	for _, q := range seqs {
+		n = max(n, len(q))
+	}
+	return roundSeq(n, ctx)
+}
