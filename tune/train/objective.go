@@ -130,6 +130,8 @@ func applyParams(c *Config, params map[string]any) error {
 			c.Method, isNum = str, true
 		case "quant":
 			c.Quant, isNum = str, true
+		case "recompute":
+			c.Recompute, isNum = str, true
 		case "loss":
 			c.Loss.Name, isNum = str, true
 		case "targets":

@@ -70,19 +70,26 @@ func (s *Stepper) segment(k segmentKey) (*segment, error) {
 	if g, ok := s.segments[k]; ok {
 		return g, nil
 	}
-	size := 2048 + 8*len(s.params)
+	opts := s.buildOptions(k.docs)
+	embed := func(ctx *bindings.Context) (in *model.Inputs, x, out bindings.Tensor) {
+		if k.index == inputSegment {
+			in, out = s.m.EmbedInput(ctx, k.S, k.B, opts)
+			return in, x, out
+		}
+		x = ctx.NewTensor(bindings.TypeF32, s.m.Dim, k.S*k.B).SetName("hidden_in").SetInput().SetParam()
+		in, out = s.m.EmbedLayer(ctx, k.S, k.B, k.index, x, opts)
+		return in, x, out
+	}
+	size, err := graphSize(func(ctx *bindings.Context) bindings.Tensor { _, _, out := embed(ctx); return out })
+	if err != nil {
+		return nil, err
+	}
 	ctx, err := bindings.NewContext(3*size, size, true)
 	if err != nil {
 		return nil, err
 	}
 	g := &segment{ctx: ctx}
-	opts := s.buildOptions(k.docs)
-	if k.index == inputSegment {
-		g.in, g.out = s.m.EmbedInput(ctx, k.S, k.B, opts)
-	} else {
-		g.x = ctx.NewTensor(bindings.TypeF32, s.m.Dim, k.S*k.B).SetName("hidden_in").SetInput().SetParam()
-		g.in, g.out = s.m.EmbedLayer(ctx, k.S, k.B, k.index, g.x, opts)
-	}
+	g.in, g.x, g.out = embed(ctx)
 	g.out.SetOutput()
 	if g.fwd, err = ctx.NewGraph(size, false); err == nil {
 		err = g.fwd.Expand(g.out)
@@ -117,6 +124,29 @@ func (s *Stepper) segment(k segmentKey) (*segment, error) {
 	}
 	s.segments[k] = g
 	return g, nil
+}
+
+// graphSize is the node budget of a segment's graphs: its forward pass,
+// built once in a scratch context to count the nodes, grows about fourfold
+// with the backward pass and its rewrite (bindings.Graph.BuildBackward
+// says when that is not enough). Segment graphs are many; their metadata
+// counts in the memory recomputation is for.
+func graphSize(build func(ctx *bindings.Context) bindings.Tensor) (int, error) {
+	const scratch = 1 << 14
+	ctx, err := bindings.NewContext(scratch, scratch, false)
+	if err != nil {
+		return 0, err
+	}
+	defer ctx.Close()
+	out := build(ctx)
+	g, err := ctx.NewGraph(scratch, false)
+	if err == nil {
+		err = g.Expand(out)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return 4*g.NumNodes() + 256, nil
 }
 
 // paramsIn lists the parameters that graph g reads.

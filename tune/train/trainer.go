@@ -43,6 +43,11 @@ type Config struct {
 	Threads       int
 	CheckpointN   int  // also checkpoint every N optimizer steps (0: at epoch ends only)
 	QuerySideOnly bool // adapt queries only; documents use the frozen base
+	// Recompute is "on", "off" or "auto" (on for qlora): recompute
+	// activations block by block in the backward pass (gradient
+	// checkpointing), for about a third more compute and a compute buffer
+	// of one block's activations instead of the whole model's.
+	Recompute string
 	EvalK         int
 	EvalSplit     string // "validation" when the dataset has it
 	TrainSplit    string
@@ -92,6 +97,22 @@ func (c *Config) Defaults() {
 	if c.Negatives == 0 {
 		c.Negatives = 1
 	}
+	if c.Recompute == "" {
+		c.Recompute = "auto"
+	}
+}
+
+// recompute resolves Recompute for the method.
+func (c *Config) recompute() (bool, error) {
+	switch c.Recompute {
+	case "on":
+		return true, nil
+	case "off":
+		return false, nil
+	case "auto":
+		return c.Method == MethodQLoRA, nil
+	}
+	return false, fmt.Errorf("recompute %q: want on, off or auto", c.Recompute)
 }
 
 // Progress is reported after every optimizer step.
@@ -196,6 +217,9 @@ type run struct {
 
 func newRun(modelPath string, d *dataset.Dataset, outDir string, cfg Config) (*run, error) {
 	r := &run{cfg: cfg, dir: outDir, path: modelPath, data: d}
+	if _, err := cfg.recompute(); err != nil {
+		return nil, err
+	}
 	var err error
 	if r.be, err = bindings.NewCPUBackend(cfg.Threads); err != nil {
 		return nil, err
@@ -266,6 +290,7 @@ func newRun(modelPath string, d *dataset.Dataset, outDir string, cfg Config) (*r
 		return nil, err
 	}
 	r.step.QuerySideOnly = cfg.QuerySideOnly
+	r.step.Recompute, _ = cfg.recompute() // checked before loading
 	split := cfg.EvalSplit
 	if split == "" {
 		for _, s := range d.Splits() {
