@@ -108,14 +108,18 @@ func fullBatch(b *testing.B, path string, cfg model.Config) Batch {
 
 func BenchmarkTrainStep(b *testing.B) {
 	cases := []struct {
-		name  string
-		quant string // QLoRA: base quantized in memory
-		full  bool
+		name      string
+		quant     string // QLoRA: base quantized in memory
+		full      bool
+		recompute bool
 	}{
 		{name: "lora_r16_qv_f32"},
 		{name: "qlora_r16_qv_q8_0", quant: "q8_0"},
 		{name: "qlora_r16_qv_q4_0", quant: "q4_0"},
 		{name: "full_f32", full: true},
+		// What `train --method qlora` runs by default: activations recomputed.
+		{name: "qlora_r16_qv_q4_0_recompute", quant: "q4_0", recompute: true},
+		{name: "lora_r16_qv_f32_recompute", recompute: true},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -150,6 +154,7 @@ func BenchmarkTrainStep(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer s.Close()
+			s.Recompute = c.recompute
 			batch := fullBatch(b, path, m.Config)
 			t := 0
 			step := func() {

@@ -98,7 +98,7 @@ func TestRecomputeEqualsWholeGraph(t *testing.T) {
 	queries, docs := miniPairs(t, 200)
 	texts := append(queries, docs...)
 	for _, arch := range []string{"bert", "llama"} {
-		for _, method := range []string{"lora", "full", "lora-query-side", "triplet"} {
+		for _, method := range []string{"lora", "qlora", "full", "lora-query-side", "triplet"} {
 			t.Run(arch+"/"+method, func(t *testing.T) {
 				path := writeTiny(t, arch, gguf.F32, texts)
 				loss := LossConfig{}
@@ -128,7 +128,11 @@ func TestRecomputeEqualsWholeGraph(t *testing.T) {
 					return set.Params
 				}
 				run := func(recompute bool) (float64, [][]float32) {
-					f := newFixture(t, path, model.LoadOptions{}, loss, makeParams)
+					var opts model.LoadOptions
+					if method == "qlora" {
+						opts.Quantize = "q4_0"
+					}
+					f := newFixture(t, path, opts, loss, makeParams)
 					defer f.close()
 					f.step.Recompute = recompute
 					f.step.QuerySideOnly = method == "lora-query-side"

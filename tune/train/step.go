@@ -47,6 +47,7 @@ type Stepper struct {
 	seedCtx *bindings.Context
 	seedBuf *bindings.Buffer
 	seed    bindings.Tensor // the loss gradient: a static 1.0
+	masks   maskPool
 	// LastFLOPs is the count of the last graph computed (forward and backward).
 	LastFLOPs float64
 	// QuerySideOnly embeds documents with the frozen base model.
@@ -252,16 +253,18 @@ func (s *Stepper) upload(g *stepGraph, b Batch, train bool) error {
 }
 
 // drawDropout draws the masks of in's dropout layers: each element is 0
-// with probability p, else 1/(1-p); all ones when not training.
+// with probability p, else 1/(1-p); all ones when not training. The masks
+// live until the next step (see maskPool).
 func (s *Stepper) drawDropout(in *model.Inputs, train bool) [][]float32 {
 	var masks [][]float32
 	for _, dm := range in.Dropout {
-		mask := make([]float32, dm.T.Nelements())
+		mask := s.masks.get(dm.T.Nelements())
 		keep := float32(1)
 		if train {
 			keep = 1 / (1 - dm.P)
 		}
 		for i := range mask {
+			mask[i] = 0
 			if !train || s.rng.Float32() >= dm.P {
 				mask[i] = keep
 			}
@@ -269,6 +272,36 @@ func (s *Stepper) drawDropout(in *model.Inputs, train bool) [][]float32 {
 		masks = append(masks, mask)
 	}
 	return masks
+}
+
+// maskPool recycles dropout masks from step to step: they are as large as
+// a layer's activations (150 MB a step for LoRA on q,v of MiniLM at 32
+// pairs), too much to leave to the garbage collector every step.
+type maskPool struct {
+	free map[int][][]float32
+	used [][]float32
+}
+
+func (p *maskPool) get(n int) []float32 {
+	var m []float32
+	if l := p.free[n]; len(l) > 0 {
+		m, p.free[n] = l[len(l)-1], l[:len(l)-1]
+	} else {
+		m = make([]float32, n)
+	}
+	p.used = append(p.used, m)
+	return m
+}
+
+// release makes every mask handed out so far reusable.
+func (p *maskPool) release() {
+	if p.free == nil {
+		p.free = map[int][][]float32{}
+	}
+	for _, m := range p.used {
+		p.free[len(m)] = append(p.free[len(m)], m)
+	}
+	p.used = p.used[:0]
 }
 
 func setDropout(in *model.Inputs, masks [][]float32) error {
@@ -289,6 +322,7 @@ func (s *Stepper) use(g *stepGraph, gr *bindings.Graph) error {
 
 // Loss evaluates the loss without gradients (dropout off).
 func (s *Stepper) Loss(b Batch) (float64, error) {
+	s.masks.release()
 	g, err := s.graph(b)
 	if err != nil {
 		return 0, err
@@ -309,6 +343,7 @@ func (s *Stepper) Loss(b Batch) (float64, error) {
 // Accumulate computes the loss of b and adds weight·∂loss/∂p to every
 // parameter's Grad. It returns the loss.
 func (s *Stepper) Accumulate(b Batch, weight float32) (float64, error) {
+	s.masks.release()
 	if s.Recompute {
 		return s.accumulateRecomputed(b, weight)
 	}

@@ -47,10 +47,10 @@ type Config struct {
 	// activations block by block in the backward pass (gradient
 	// checkpointing), for about a third more compute and a compute buffer
 	// of one block's activations instead of the whole model's.
-	Recompute string
-	EvalK         int
-	EvalSplit     string // "validation" when the dataset has it
-	TrainSplit    string
+	Recompute  string
+	EvalK      int
+	EvalSplit  string // "validation" when the dataset has it
+	TrainSplit string
 	// TrainFraction keeps a seeded random part of the training examples
 	// (few-shot studies); 0 or 1 keeps all.
 	TrainFraction float64
