@@ -97,6 +97,21 @@ func TestTrainEmbedTuneEndToEnd(t *testing.T) {
 		t.Fatalf("train result %+v", res)
 	}
 
+	// QLoRA recomputes activations by default: same steps, a smaller compute buffer.
+	var lora, qlora struct {
+		Steps         int
+		ComputeBuffer int `json:"compute_buffer_bytes"`
+	}
+	json.Unmarshal([]byte(out), &lora)
+	qout := mustRun("train", "--model", p("m.gguf"), "--data", p("ds"), "--out", p("run-q"), "--method", "qlora", "--quant", "q8_0",
+		"--epochs", "1", "--batch", "8", "--max-seq", "32", "--lr", "1e-3", "--rank", "4", "--threads", "2", "--json")
+	if err := json.Unmarshal([]byte(qout), &qlora); err != nil || qlora.Steps != lora.Steps || qlora.ComputeBuffer >= lora.ComputeBuffer {
+		t.Fatalf("qlora %+v (%v) against lora %+v: want the same steps in a smaller compute buffer", qlora, err, lora)
+	}
+	if _, _, err := runApp(t, "train", "--model", p("m.gguf"), "--data", p("ds"), "--out", p("bad"), "--recompute", "sometimes"); err == nil || !strings.Contains(err.Error(), "recompute") {
+		t.Fatalf("--recompute sometimes: %v", err)
+	}
+
 	os.WriteFile(p("texts.jsonl"), []byte(`{"_id":"a","text":"a text editor"}`+"\n"+`{"text":"version control"}`+"\n"), 0o644)
 	mustRun("embed", "--model", p("m.gguf"), "--adapter", res.Output, "--in", p("texts.jsonl"), "--out", p("emb.jsonl"))
 	emb, _ := os.ReadFile(p("emb.jsonl"))
