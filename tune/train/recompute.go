@@ -10,7 +10,8 @@ import (
 
 // Training with recomputation (gradient checkpointing): the step runs one
 // graph per segment of the model (token embedding, each block, pooling and
-// loss) and keeps only the hidden states between segments, on the host.
+// loss) and keeps only the hidden states between segments, on the host, and
+// the seeds of the dropout masks.
 // The backward pass recomputes each block's activations from its input just
 // before differentiating it, so the compute buffer holds one block's
 // activations instead of all of them, for one more forward pass of work.
@@ -57,8 +58,8 @@ type side struct {
 	docs    bool
 	seqs    [][]int32
 	S       int
-	hidden  [][]float32   // hidden[l] is block l's input; the last is the top block's output
-	dropout [][][]float32 // the dropout masks each block's forward pass drew
+	hidden  [][]float32 // hidden[l] is block l's input; the last is the top block's output
+	dropout [][]uint64  // the seeds of each block's dropout masks
 }
 
 func (s *Stepper) buildOptions(docs bool) model.BuildOptions {
@@ -218,11 +219,11 @@ func (s *Stepper) forward(sd *side) error {
 		if g, err = s.segment(segmentKey{docs: sd.docs, S: sd.S, B: B, index: l}); err != nil {
 			return err
 		}
-		masks := s.drawDropout(g.in, true)
-		if err := s.computeSegment(g, g.fwd, sd.seqs, masks, sd.hidden[l], nil); err != nil {
+		seeds := s.dropoutSeeds(g.in, true)
+		if err := s.computeSegment(g, g.fwd, sd.seqs, seeds, sd.hidden[l], nil); err != nil {
 			return err
 		}
-		sd.dropout = append(sd.dropout, masks)
+		sd.dropout = append(sd.dropout, seeds)
 		sd.hidden = append(sd.hidden, g.out.F32())
 	}
 	return nil
@@ -248,11 +249,11 @@ func (s *Stepper) backward(sd *side, gTop []float32, weight float32) error {
 	for l := len(s.m.Layers) - 1; l >= lowest; l-- {
 		g, _ := s.segment(segmentKey{docs: sd.docs, S: sd.S, B: B, index: l})
 		var x []float32
-		var masks [][]float32
+		var seeds []uint64
 		if l != inputSegment {
-			x, masks = sd.hidden[l], sd.dropout[l]
+			x, seeds = sd.hidden[l], sd.dropout[l]
 		}
-		if err := s.computeSegment(g, g.bwd, sd.seqs, masks, x, grad); err != nil {
+		if err := s.computeSegment(g, g.bwd, sd.seqs, seeds, x, grad); err != nil {
 			return err
 		}
 		s.addGrads(g.params, g.grads, weight)
@@ -264,14 +265,14 @@ func (s *Stepper) backward(sd *side, gTop []float32, weight float32) error {
 }
 
 // computeSegment allocates and computes one of g's graphs with its inputs.
-func (s *Stepper) computeSegment(g *segment, gr *bindings.Graph, seqs [][]int32, masks [][]float32, x, gOut []float32) error {
+func (s *Stepper) computeSegment(g *segment, gr *bindings.Graph, seqs [][]int32, seeds []uint64, x, gOut []float32) error {
 	if err := s.alloc.Alloc(gr); err != nil {
 		return err
 	}
 	if err := g.in.Set(s.m, seqs, s.pad); err != nil {
 		return err
 	}
-	if err := setDropout(g.in, masks); err != nil {
+	if err := s.setDropout(g.in, seeds); err != nil {
 		return err
 	}
 	if x != nil {

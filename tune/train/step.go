@@ -47,7 +47,8 @@ type Stepper struct {
 	seedCtx *bindings.Context
 	seedBuf *bindings.Buffer
 	seed    bindings.Tensor // the loss gradient: a static 1.0
-	masks   maskPool
+	// maskScratch holds one dropout mask on its way to the backend.
+	maskScratch []float32
 	// LastFLOPs is the count of the last graph computed (forward and backward).
 	LastFLOPs float64
 	// QuerySideOnly embeds documents with the frozen base model.
@@ -245,68 +246,53 @@ func (s *Stepper) upload(g *stepGraph, b Batch, train bool) error {
 		return fmt.Errorf("documents: %w", err)
 	}
 	for _, in := range []*model.Inputs{g.q, g.d} {
-		if err := setDropout(in, s.drawDropout(in, train)); err != nil {
+		if err := s.setDropout(in, s.dropoutSeeds(in, train)); err != nil {
 			return err
 		}
 	}
 	return setLabels(g.labels)
 }
 
-// drawDropout draws the masks of in's dropout layers: each element is 0
-// with probability p, else 1/(1-p); all ones when not training. The masks
-// live until the next step (see maskPool).
-func (s *Stepper) drawDropout(in *model.Inputs, train bool) [][]float32 {
-	var masks [][]float32
-	for _, dm := range in.Dropout {
-		mask := s.masks.get(dm.T.Nelements())
-		keep := float32(1)
-		if train {
-			keep = 1 / (1 - dm.P)
+// dropoutSeeds draws one seed per dropout mask of in; nil when not
+// training (no dropout). A mask is a function of its seed, so recomputation
+// regenerates the forward pass's masks instead of keeping them: they are as
+// large as a layer's input (150 MB a step for LoRA on q,v of MiniLM at 32
+// pairs).
+func (s *Stepper) dropoutSeeds(in *model.Inputs, train bool) []uint64 {
+	if !train {
+		return nil
+	}
+	seeds := make([]uint64, len(in.Dropout))
+	for i := range seeds {
+		seeds[i] = s.rng.Uint64()
+	}
+	return seeds
+}
+
+// setDropout uploads in's dropout masks: each element 0 with probability
+// p, else 1/(1-p), from its seed; all ones without seeds.
+func (s *Stepper) setDropout(in *model.Inputs, seeds []uint64) error {
+	for i, dm := range in.Dropout {
+		n := dm.T.Nelements()
+		if cap(s.maskScratch) < n {
+			s.maskScratch = make([]float32, n)
 		}
-		for i := range mask {
-			mask[i] = 0
-			if !train || s.rng.Float32() >= dm.P {
-				mask[i] = keep
+		mask := s.maskScratch[:n]
+		if seeds == nil {
+			for j := range mask {
+				mask[j] = 1
+			}
+		} else {
+			r := rand.New(rand.NewPCG(seeds[i], 0x6d61736b))
+			keep := 1 / (1 - dm.P)
+			for j := range mask {
+				mask[j] = 0
+				if r.Float32() >= dm.P {
+					mask[j] = keep
+				}
 			}
 		}
-		masks = append(masks, mask)
-	}
-	return masks
-}
-
-// maskPool recycles dropout masks from step to step: they are as large as
-// a layer's activations (150 MB a step for LoRA on q,v of MiniLM at 32
-// pairs), too much to leave to the garbage collector every step.
-type maskPool struct {
-	free map[int][][]float32
-	used [][]float32
-}
-
-func (p *maskPool) get(n int) []float32 {
-	var m []float32
-	if l := p.free[n]; len(l) > 0 {
-		m, p.free[n] = l[len(l)-1], l[:len(l)-1]
-	} else {
-		m = make([]float32, n)
-	}
-	p.used = append(p.used, m)
-	return m
-}
-
-// release makes every mask handed out so far reusable.
-func (p *maskPool) release() {
-	if p.free == nil {
-		p.free = map[int][][]float32{}
-	}
-	for _, m := range p.used {
-		p.free[len(m)] = append(p.free[len(m)], m)
-	}
-	p.used = p.used[:0]
-}
-
-func setDropout(in *model.Inputs, masks [][]float32) error {
-	for i, dm := range in.Dropout {
-		if err := dm.T.SetF32(masks[i]); err != nil {
+		if err := dm.T.SetF32(mask); err != nil {
 			return err
 		}
 	}
@@ -322,7 +308,6 @@ func (s *Stepper) use(g *stepGraph, gr *bindings.Graph) error {
 
 // Loss evaluates the loss without gradients (dropout off).
 func (s *Stepper) Loss(b Batch) (float64, error) {
-	s.masks.release()
 	g, err := s.graph(b)
 	if err != nil {
 		return 0, err
@@ -343,7 +328,6 @@ func (s *Stepper) Loss(b Batch) (float64, error) {
 // Accumulate computes the loss of b and adds weight·∂loss/∂p to every
 // parameter's Grad. It returns the loss.
 func (s *Stepper) Accumulate(b Batch, weight float32) (float64, error) {
-	s.masks.release()
 	if s.Recompute {
 		return s.accumulateRecomputed(b, weight)
 	}
