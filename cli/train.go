@@ -26,6 +26,7 @@ func trainFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "out", Required: true, Usage: "run folder: adapter.gguf or model.gguf, logs, checkpoints"},
 		&ucli.StringFlag{Name: "method", Value: train.MethodLoRA, Usage: "lora, qlora (frozen quantized base) or full"},
 		&ucli.StringFlag{Name: "quant", Usage: "qlora: quantize a float base in memory to q4_0 (default), q4_k or q8_0"},
+		&ucli.IntFlag{Name: "grad-cache", Usage: "GradCache: embed and differentiate each batch in chunks of N texts, so in-batch negatives span the whole --batch while memory holds one chunk (0: off)"},
 		&ucli.StringFlag{Name: "recompute", Value: "auto", Usage: "recompute activations block by block in the backward pass (gradient checkpointing: far less memory, about a third more compute): on, off, or auto (on for qlora)"},
 		&ucli.StringFlag{Name: "loss", Value: train.LossMNRL, Usage: "mnrl (in-batch negatives + hard negatives) or triplet"},
 		&ucli.Float64Flag{Name: "scale", Value: 20, Usage: "mnrl: similarity scale"},
@@ -80,7 +81,7 @@ func trainConfig(c *ucli.Context) train.Config {
 		}
 	}
 	return train.Config{
-		Method: c.String("method"), Quant: c.String("quant"), Recompute: c.String("recompute"),
+		Method: c.String("method"), Quant: c.String("quant"), Recompute: c.String("recompute"), GradCache: c.Int("grad-cache"),
 		LoRA:   train.LoRAConfig{Rank: c.Int("rank"), Alpha: float32(alpha), Dropout: float32(c.Float64("dropout")), Targets: targets},
 		Loss:   train.LossConfig{Name: c.String("loss"), Scale: float32(c.Float64("scale")), Margin: float32(c.Float64("margin"))},
 		Epochs: c.Int("epochs"), MaxSteps: c.Int("max-steps"), LR: c.Float64("lr"), Batch: c.Int("batch"), Accum: c.Int("accum"),

@@ -108,8 +108,20 @@ func TestTrainEmbedTuneEndToEnd(t *testing.T) {
 	if err := json.Unmarshal([]byte(qout), &qlora); err != nil || qlora.Steps != lora.Steps || qlora.ComputeBuffer >= lora.ComputeBuffer {
 		t.Fatalf("qlora %+v (%v) against lora %+v: want the same steps in a smaller compute buffer", qlora, err, lora)
 	}
-	if _, _, err := runApp(t, "train", "--model", p("m.gguf"), "--data", p("ds"), "--out", p("bad"), "--recompute", "sometimes"); err == nil || !strings.Contains(err.Error(), "recompute") {
-		t.Fatalf("--recompute sometimes: %v", err)
+	var cached struct {
+		Steps         int
+		ComputeBuffer int `json:"compute_buffer_bytes"`
+	}
+	cout := mustRun("train", "--model", p("m.gguf"), "--data", p("ds"), "--out", p("run-gc"), "--grad-cache", "3",
+		"--epochs", "1", "--batch", "8", "--max-seq", "32", "--lr", "1e-3", "--rank", "4", "--threads", "2", "--json")
+	if err := json.Unmarshal([]byte(cout), &cached); err != nil || cached.Steps != lora.Steps || cached.ComputeBuffer >= lora.ComputeBuffer {
+		t.Fatalf("--grad-cache 3 %+v (%v) against lora %+v: want the same steps in a smaller compute buffer", cached, err, lora)
+	}
+	for _, bad := range [][]string{{"--recompute", "sometimes"}, {"--recompute", "on", "--grad-cache", "4"}} {
+		args := append([]string{"train", "--model", p("m.gguf"), "--data", p("ds"), "--out", p("bad")}, bad...)
+		if _, _, err := runApp(t, args...); err == nil || !strings.Contains(err.Error(), "recompute") {
+			t.Fatalf("%v: %v", bad, err)
+		}
 	}
 
 	os.WriteFile(p("texts.jsonl"), []byte(`{"_id":"a","text":"a text editor"}`+"\n"+`{"text":"version control"}`+"\n"), 0o644)

@@ -132,6 +132,8 @@ func applyParams(c *Config, params map[string]any) error {
 			c.Quant, isNum = str, true
 		case "recompute":
 			c.Recompute, isNum = str, true
+		case "grad_cache":
+			c.GradCache = int(num)
 		case "loss":
 			c.Loss.Name, isNum = str, true
 		case "targets":

@@ -45,8 +45,12 @@ type head struct {
 	bwdFLOPs float64
 }
 
-// Segment indices: inputSegment, then 0..layers-1 for the blocks.
-const inputSegment = -1
+// Segment indices: inputSegment, then 0..layers-1 for the blocks;
+// wholeModel is tokens to pooled embeddings in one graph (GradCache chunks).
+const (
+	inputSegment = -1
+	wholeModel   = -2
+)
 
 type segmentKey struct {
 	docs        bool // the documents' side (no adapters under query-side-only)
@@ -73,8 +77,12 @@ func (s *Stepper) segment(k segmentKey) (*segment, error) {
 	}
 	opts := s.buildOptions(k.docs)
 	embed := func(ctx *bindings.Context) (in *model.Inputs, x, out bindings.Tensor) {
-		if k.index == inputSegment {
+		switch k.index {
+		case inputSegment:
 			in, out = s.m.EmbedInput(ctx, k.S, k.B, opts)
+			return in, x, out
+		case wholeModel:
+			in, out = s.m.Embed(ctx, k.S, k.B, opts)
 			return in, x, out
 		}
 		x = ctx.NewTensor(bindings.TypeF32, s.m.Dim, k.S*k.B).SetName("hidden_in").SetInput().SetParam()
@@ -103,7 +111,7 @@ func (s *Stepper) segment(k segmentKey) (*segment, error) {
 	if g.params = s.paramsIn(g.fwd); len(g.params) > 0 || !g.x.IsNil() {
 		// The backward graph differentiates ⟨out, gOut⟩: its gradient with
 		// respect to x and to the parameters is the chain rule's product.
-		g.gOut = ctx.NewTensor(bindings.TypeF32, s.m.Dim, k.S*k.B).SetName("hidden_out_grad").SetInput()
+		g.gOut = ctx.NewTensor(bindings.TypeF32, g.out.Ne()[0], g.out.Ne()[1]).SetName("out_grad").SetInput()
 		dot := ctx.Sum(ctx.Mul(g.out, g.gOut)).SetLoss()
 		if g.bwd, err = ctx.NewGraph(size, true); err == nil {
 			err = g.bwd.Expand(dot)
@@ -165,7 +173,8 @@ func (s *Stepper) paramsIn(g *bindings.Graph) []int {
 	return idx
 }
 
-// headGraph returns the cached graph from last hidden states to the loss.
+// headGraph returns the cached graph from last hidden states to the loss;
+// with sq and sd 0, from pooled embeddings (GradCache).
 func (s *Stepper) headGraph(sq, nq, sd, nd int) (*head, error) {
 	key := [4]int{sq, nq, sd, nd}
 	if h, ok := s.heads[key]; ok {
@@ -177,11 +186,14 @@ func (s *Stepper) headGraph(sq, nq, sd, nd int) (*head, error) {
 		return nil, err
 	}
 	h := &head{ctx: ctx}
-	h.hq = ctx.NewTensor(bindings.TypeF32, s.m.Dim, sq*nq).SetName("query_hidden").SetInput().SetParam()
-	h.hd = ctx.NewTensor(bindings.TypeF32, s.m.Dim, sd*nd).SetName("doc_hidden").SetInput().SetParam()
-	var qEmb, dEmb bindings.Tensor
-	h.q, qEmb = s.m.EmbedOutput(ctx, sq, nq, h.hq, s.buildOptions(false))
-	h.d, dEmb = s.m.EmbedOutput(ctx, sd, nd, h.hd, s.buildOptions(true))
+	pooled := sq == 0
+	h.hq = ctx.NewTensor(bindings.TypeF32, s.m.Dim, max(sq, 1)*nq).SetName("query_hidden").SetInput().SetParam()
+	h.hd = ctx.NewTensor(bindings.TypeF32, s.m.Dim, max(sd, 1)*nd).SetName("doc_hidden").SetInput().SetParam()
+	qEmb, dEmb := h.hq, h.hd
+	if !pooled {
+		h.q, qEmb = s.m.EmbedOutput(ctx, sq, nq, h.hq, s.buildOptions(false))
+		h.d, dEmb = s.m.EmbedOutput(ctx, sd, nd, h.hd, s.buildOptions(true))
+	}
 	if h.loss, h.labels, err = s.lossOf(ctx, qEmb, dEmb); err == nil {
 		if h.bwd, err = ctx.NewGraph(size, true); err == nil {
 			err = h.bwd.Expand(h.loss)
@@ -319,34 +331,47 @@ func (s *Stepper) accumulateRecomputed(b Batch, weight float32) (float64, error)
 	if err != nil {
 		return 0, err
 	}
-	if err := s.alloc.Alloc(h.bwd); err != nil {
-		return 0, err
+	loss, gq, gd, err := s.computeHead(h, q.seqs, d.seqs, q.hidden[len(q.hidden)-1], d.hidden[len(d.hidden)-1], weight)
+	if err != nil || gq == nil {
+		return loss, err
 	}
-	if err := h.q.Set(s.m, q.seqs, s.pad); err != nil {
-		return 0, fmt.Errorf("queries: %w", err)
-	}
-	if err := h.d.Set(s.m, d.seqs, s.pad); err != nil {
-		return 0, fmt.Errorf("documents: %w", err)
-	}
-	for _, e := range []error{h.hq.SetF32(q.hidden[len(q.hidden)-1]), h.hd.SetF32(d.hidden[len(d.hidden)-1]), setLabels(h.labels)} {
-		if e != nil {
-			return 0, e
-		}
-	}
-	if err := s.be.Compute(h.bwd); err != nil {
-		return 0, err
-	}
-	s.LastFLOPs += h.bwdFLOPs
-	loss := float64(h.loss.F32()[0])
-	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return loss, nil
-	}
-	s.addGrads(h.params, h.grads, weight)
-	gq, gd := h.gq.F32(), h.gd.F32()
 	if err := s.backward(q, gq, weight); err != nil {
 		return 0, err
 	}
 	return loss, s.backward(d, gd, weight)
+}
+
+// computeHead computes the loss from both sides' top values (hidden states,
+// or embeddings for a pooled head), adds the head's parameter gradients and
+// returns the gradients with respect to those values: nil when the loss is
+// not finite (the caller reports the divergence).
+func (s *Stepper) computeHead(h *head, qSeqs, dSeqs [][]int32, q, d []float32, weight float32) (loss float64, gq, gd []float32, err error) {
+	if err := s.alloc.Alloc(h.bwd); err != nil {
+		return 0, nil, nil, err
+	}
+	if h.q != nil {
+		if err := h.q.Set(s.m, qSeqs, s.pad); err != nil {
+			return 0, nil, nil, fmt.Errorf("queries: %w", err)
+		}
+		if err := h.d.Set(s.m, dSeqs, s.pad); err != nil {
+			return 0, nil, nil, fmt.Errorf("documents: %w", err)
+		}
+	}
+	for _, e := range []error{h.hq.SetF32(q), h.hd.SetF32(d), setLabels(h.labels)} {
+		if e != nil {
+			return 0, nil, nil, e
+		}
+	}
+	if err := s.be.Compute(h.bwd); err != nil {
+		return 0, nil, nil, err
+	}
+	s.LastFLOPs += h.bwdFLOPs
+	loss = float64(h.loss.F32()[0])
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return loss, nil, nil, nil
+	}
+	s.addGrads(h.params, h.grads, weight)
+	return loss, h.gq.F32(), h.gd.F32(), nil
 }
 
 // maxLen is the padded length of a side: its longest sequence, rounded up.

@@ -56,6 +56,10 @@ type Stepper struct {
 	// Recompute trades compute for memory: activations are recomputed
 	// block by block in the backward pass (see recompute.go).
 	Recompute bool
+	// GradCache, when above 0, embeds and differentiates a batch in chunks
+	// of this many texts, with in-batch negatives over the whole batch
+	// (see gradcache.go). It takes precedence over Recompute.
+	GradCache int
 	segments  map[segmentKey]*segment
 	heads     map[[4]int]*head
 }
@@ -328,6 +332,9 @@ func (s *Stepper) Loss(b Batch) (float64, error) {
 // Accumulate computes the loss of b and adds weight·∂loss/∂p to every
 // parameter's Grad. It returns the loss.
 func (s *Stepper) Accumulate(b Batch, weight float32) (float64, error) {
+	if s.GradCache > 0 {
+		return s.accumulateCached(b, weight)
+	}
 	if s.Recompute {
 		return s.accumulateRecomputed(b, weight)
 	}

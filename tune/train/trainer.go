@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -47,7 +48,11 @@ type Config struct {
 	// activations block by block in the backward pass (gradient
 	// checkpointing), for about a third more compute and a compute buffer
 	// of one block's activations instead of the whole model's.
-	Recompute  string
+	Recompute string
+	// GradCache, when above 0, embeds and differentiates each micro-batch
+	// in chunks of this many texts: in-batch negatives span the whole
+	// batch, memory holds one chunk's activations.
+	GradCache  int
 	EvalK      int
 	EvalSplit  string // "validation" when the dataset has it
 	TrainSplit string
@@ -102,15 +107,22 @@ func (c *Config) Defaults() {
 	}
 }
 
-// recompute resolves Recompute for the method.
+// recompute resolves Recompute for the method; GradCache already bounds
+// memory by its chunk, so auto leaves recomputation off with it.
 func (c *Config) recompute() (bool, error) {
+	if c.GradCache < 0 {
+		return false, fmt.Errorf("grad-cache %d: want a chunk size, or 0 for off", c.GradCache)
+	}
 	switch c.Recompute {
 	case "on":
+		if c.GradCache > 0 {
+			return false, errors.New("recompute on and grad-cache: choose one (GradCache recomputes each chunk already)")
+		}
 		return true, nil
 	case "off":
 		return false, nil
 	case "auto":
-		return c.Method == MethodQLoRA, nil
+		return c.Method == MethodQLoRA && c.GradCache == 0, nil
 	}
 	return false, fmt.Errorf("recompute %q: want on, off or auto", c.Recompute)
 }
@@ -291,6 +303,7 @@ func newRun(modelPath string, d *dataset.Dataset, outDir string, cfg Config) (*r
 	}
 	r.step.QuerySideOnly = cfg.QuerySideOnly
 	r.step.Recompute, _ = cfg.recompute() // checked before loading
+	r.step.GradCache = cfg.GradCache
 	split := cfg.EvalSplit
 	if split == "" {
 		for _, s := range d.Splits() {
