@@ -10,11 +10,11 @@ import (
 
 // Training with recomputation (gradient checkpointing): the step runs one
 // graph per segment of the model (token embedding, each block, pooling and
-// loss) and keeps only the hidden states between segments, on the host, and
-// the seeds of the dropout masks.
-// The backward pass recomputes each block's activations from its input just
-// before differentiating it, so the compute buffer holds one block's
-// activations instead of all of them, for one more forward pass of work.
+// loss) and keeps only the hidden states between segments (on the host) and
+// the seeds of the dropout masks. The backward pass recomputes each block's
+// activations from its input just before differentiating it, so the compute
+// buffer holds one block's activations instead of all of them, for one more
+// forward pass of work.
 
 // segment is the graph of one model segment on one side of the batch.
 type segment struct {
@@ -22,7 +22,7 @@ type segment struct {
 	fwd, bwd *bindings.Graph // bwd is nil when nothing below needs a gradient
 	in       *model.Inputs
 	x        bindings.Tensor // hidden states in; nil for the token embedding
-	out      bindings.Tensor // hidden states out
+	out      bindings.Tensor // hidden states out (embeddings for wholeModel)
 	gOut     bindings.Tensor // input: the loss's gradient with respect to out
 	gx       bindings.Tensor // the loss's gradient with respect to x
 	params   []int           // indices into Stepper.params that get a gradient here
