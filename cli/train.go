@@ -133,8 +133,8 @@ func runTrain(c *ucli.Context) error {
 			fmt.Fprintln(w, "no epoch improved on the base model: the output holds the best epoch, which is not better than the base")
 		}
 	}
-	fmt.Fprintf(w, "peak RSS %.0f MiB, weights %.1f MiB, compute buffer %.0f MiB, %.3g training FLOPs -> %s\n",
-		float64(res.PeakRSSBytes)/(1<<20), float64(res.WeightBytes)/(1<<20), float64(res.ComputeBytes)/(1<<20), res.TrainFLOPs, res.Output)
+	fmt.Fprintf(w, "peak RSS %.0f MiB, weights %.1f MiB, compute buffer %.0f MiB (%s), %.3g training FLOPs -> %s\n",
+		float64(res.PeakRSSBytes)/(1<<20), float64(res.WeightBytes)/(1<<20), float64(res.ComputeBytes)/(1<<20), res.StepMode, res.TrainFLOPs, res.Output)
 	return nil
 }
 

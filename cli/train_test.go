@@ -100,21 +100,25 @@ func TestTrainEmbedTuneEndToEnd(t *testing.T) {
 	// QLoRA recomputes activations by default: same steps, a smaller compute buffer.
 	var lora, qlora struct {
 		Steps         int
-		ComputeBuffer int `json:"compute_buffer_bytes"`
+		ComputeBuffer int    `json:"compute_buffer_bytes"`
+		StepMode      string `json:"step_mode"`
 	}
 	json.Unmarshal([]byte(out), &lora)
 	qout := mustRun("train", "--model", p("m.gguf"), "--data", p("ds"), "--out", p("run-q"), "--method", "qlora", "--quant", "q8_0",
 		"--epochs", "1", "--batch", "8", "--max-seq", "32", "--lr", "1e-3", "--rank", "4", "--threads", "2", "--json")
-	if err := json.Unmarshal([]byte(qout), &qlora); err != nil || qlora.Steps != lora.Steps || qlora.ComputeBuffer >= lora.ComputeBuffer {
+	if err := json.Unmarshal([]byte(qout), &qlora); err != nil || qlora.Steps != lora.Steps || qlora.ComputeBuffer >= lora.ComputeBuffer ||
+		lora.StepMode != "whole graph" || qlora.StepMode != "recompute" {
 		t.Fatalf("qlora %+v (%v) against lora %+v: want the same steps in a smaller compute buffer", qlora, err, lora)
 	}
 	var cached struct {
 		Steps         int
-		ComputeBuffer int `json:"compute_buffer_bytes"`
+		ComputeBuffer int    `json:"compute_buffer_bytes"`
+		StepMode      string `json:"step_mode"`
 	}
 	cout := mustRun("train", "--model", p("m.gguf"), "--data", p("ds"), "--out", p("run-gc"), "--grad-cache", "3",
 		"--epochs", "1", "--batch", "8", "--max-seq", "32", "--lr", "1e-3", "--rank", "4", "--threads", "2", "--json")
-	if err := json.Unmarshal([]byte(cout), &cached); err != nil || cached.Steps != lora.Steps || cached.ComputeBuffer >= lora.ComputeBuffer {
+	if err := json.Unmarshal([]byte(cout), &cached); err != nil || cached.Steps != lora.Steps || cached.ComputeBuffer >= lora.ComputeBuffer ||
+		cached.StepMode != "grad-cache 3" {
 		t.Fatalf("--grad-cache 3 %+v (%v) against lora %+v: want the same steps in a smaller compute buffer", cached, err, lora)
 	}
 	for _, bad := range [][]string{{"--recompute", "sometimes"}, {"--recompute", "on", "--grad-cache", "4"}} {

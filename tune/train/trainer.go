@@ -160,6 +160,8 @@ type Result struct {
 	Output           string        `json:"output"`
 	ResumedFromStep  int           `json:"resumed_from_step,omitempty"`
 	TrainableParams  int           `json:"trainable_params"`
+	// Memory mode of the step: "whole graph", "recompute" or "grad-cache N".
+	StepMode string `json:"step_mode"`
 }
 
 // DivergedError reports a loss that became NaN or infinite.
@@ -384,7 +386,13 @@ func (r *run) loop(ctx context.Context, hooks Hooks) (*Result, error) {
 		total = cfg.MaxSteps
 	}
 	warmup := int(math.Round(cfg.Warmup * float64(total)))
-	res := &Result{Pairs: len(r.examples), WeightBytes: r.m.WeightBytes()}
+	res := &Result{Pairs: len(r.examples), WeightBytes: r.m.WeightBytes(), StepMode: "whole graph"}
+	switch {
+	case r.step.GradCache > 0:
+		res.StepMode = fmt.Sprintf("grad-cache %d", r.step.GradCache)
+	case r.step.Recompute:
+		res.StepMode = "recompute"
+	}
 	for _, p := range r.params {
 		res.TrainableParams += len(p.Data)
 	}
