@@ -232,11 +232,11 @@ func checkDirectional(t *testing.T, f *fixture, params []*Param, h float64, maxR
 	}
 }
 
-// loraParams attaches rank-4 LoRA to q, v and ffn_down with B random, so the
+// loraParams attaches rank-4 LoRA to the targets with B random, so the
 // gradient with respect to A is not trivially zero.
-func loraParams(targets ...string) func(m *model.Model, be *bindings.Backend) []*Param {
+func loraParams(dropout float32, targets ...string) func(m *model.Model, be *bindings.Backend) []*Param {
 	return func(m *model.Model, be *bindings.Backend) []*Param {
-		s, err := AttachLoRA(m, be, LoRAConfig{Rank: 4, Alpha: 8, Targets: targets}, rand.New(rand.NewPCG(2, 2)))
+		s, err := AttachLoRA(m, be, LoRAConfig{Rank: 4, Alpha: 8, Dropout: dropout, Targets: targets}, rand.New(rand.NewPCG(2, 2)))
 		if err != nil {
 			panic(err)
 		}
@@ -259,7 +259,7 @@ func TestLoRAGradients(t *testing.T) {
 			t.Run(arch+"/"+loss, func(t *testing.T) {
 				path := writeTiny(t, arch, gguf.F32, texts)
 				targets := []string{"attn_q", "attn_v", "ffn_down"}
-				f := newFixture(t, path, model.LoadOptions{}, LossConfig{Name: loss}, loraParams(targets...))
+				f := newFixture(t, path, model.LoadOptions{}, LossConfig{Name: loss}, loraParams(0, targets...))
 				defer f.close()
 				checkGradients(t, f, f.step.params, nil, 8e-2, 1e-2)
 			})
@@ -323,9 +323,9 @@ func TestQuantizedBaseGradients(t *testing.T) {
 					t.Fatal(err)
 				}
 				targets := []string{"attn_q", "attn_v", "ffn_down"}
-				f := newFixture(t, path, model.LoadOptions{}, LossConfig{}, loraParams(targets...))
+				f := newFixture(t, path, model.LoadOptions{}, LossConfig{}, loraParams(0, targets...))
 				defer f.close()
-				twin := newFixture(t, twinPath, model.LoadOptions{}, LossConfig{}, loraParams(targets...))
+				twin := newFixture(t, twinPath, model.LoadOptions{}, LossConfig{}, loraParams(0, targets...))
 				defer twin.close()
 				// Share the LoRA values: FD perturbs the twin's copy in step.
 				fdLoss := func() float64 {

@@ -2,7 +2,6 @@ package train
 
 import (
 	"math"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/ragtune/ragtune/bindings"
@@ -120,27 +119,15 @@ func compareStepVariant(t *testing.T, path, variant, method string) {
 	if variant == "gradcache" {
 		dropout = 0
 	}
-	makeParams := func(m *model.Model, be *bindings.Backend) []*Param {
-		if method == "full" {
+	makeParams := loraParams(dropout, "attn_q", "attn_v", "ffn_down")
+	if method == "full" {
+		makeParams = func(m *model.Model, be *bindings.Backend) []*Param {
 			all, err := FullParams(m)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return all
 		}
-		set, err := AttachLoRA(m, be, LoRAConfig{Rank: 4, Alpha: 8, Dropout: dropout,
-			Targets: []string{"attn_q", "attn_v", "ffn_down"}}, rand.New(rand.NewPCG(2, 2)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := rand.New(rand.NewPCG(9, 9))
-		for _, p := range set.Params {
-			for i := range p.Data {
-				p.Data[i] = float32(r.NormFloat64() * 0.3)
-			}
-			p.upload()
-		}
-		return set.Params
 	}
 	run := func(variant string) (float64, [][]float32) {
 		var opts model.LoadOptions

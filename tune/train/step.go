@@ -133,18 +133,11 @@ func roundSeq(n, ctx int) int { return min((n+SeqRound-1)/SeqRound*SeqRound, ctx
 
 func (s *Stepper) graph(b Batch) (*stepGraph, error) {
 	nq, nd := len(b.Queries), len(b.Docs)
-	sq, sd := 0, 0
-	for _, q := range b.Queries {
-		sq = max(sq, len(q))
-	}
-	for _, d := range b.Docs {
-		sd = max(sd, len(d))
-	}
-	key := [4]int{roundSeq(sq, s.m.Ctx), nq, roundSeq(sd, s.m.Ctx), nd}
+	key := [4]int{maxLen(b.Queries, s.m.Ctx), nq, maxLen(b.Docs, s.m.Ctx), nd}
 	if g, ok := s.graphs[key]; ok {
 		return g, nil
 	}
-	g, err := s.build(key[0], nq, key[2], nd, b.NegPerQuery)
+	g, err := s.build(key[0], nq, key[2], nd)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +145,7 @@ func (s *Stepper) graph(b Batch) (*stepGraph, error) {
 	return g, nil
 }
 
-func (s *Stepper) build(sq, nq, sd, nd, negs int) (*stepGraph, error) {
+func (s *Stepper) build(sq, nq, sd, nd int) (*stepGraph, error) {
 	size := 4096 + 256*len(s.m.Layers) + 8*len(s.params)
 	// Tensors: the forward pass, its backward and the backward's rewrite.
 	ctx, err := bindings.NewContext(2*size, size, true)
