@@ -85,6 +85,31 @@ func TestBadShapesBecomeErrors(t *testing.T) {
 	}
 }
 
+// backwardGraph gives ctx's tensors backend memory and builds the graph of
+// loss with its backward pass (seeded by seed) on a CPU backend.
+func backwardGraph(t *testing.T, ctx *Context, loss, seed Tensor, threads int) (*Backend, *Graph) {
+	t.Helper()
+	be, err := NewCPUBackend(threads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(be.Close)
+	if _, err := be.AllocTensors(ctx); err != nil {
+		t.Fatal(err)
+	}
+	g, err := ctx.NewGraph(256, true)
+	if err == nil {
+		err = g.Expand(loss)
+	}
+	if err == nil {
+		err = g.BuildBackward(loss, seed)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return be, g
+}
+
 // TestBackwardMatchesFiniteDifferences differentiates sum(softmax(W x)²)
 // through ggml's autodiff and compares with central differences.
 func TestBackwardMatchesFiniteDifferences(t *testing.T) {
@@ -98,18 +123,7 @@ func TestBackwardMatchesFiniteDifferences(t *testing.T) {
 	tw.SetParam()
 	loss := ctx.Sum(ctx.Sqr(ctx.SoftMaxExt(ctx.MulMat(tw, tx), Tensor{}, 0.7)))
 	loss.SetLoss()
-	be, _ := NewCPUBackend(1)
-	defer be.Close()
-	if _, err := be.AllocTensors(ctx); err != nil {
-		t.Fatal(err)
-	}
-	g, _ := ctx.NewGraph(256, true)
-	if err := g.Expand(loss); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.BuildBackward(loss, seed); err != nil {
-		t.Fatal(err)
-	}
+	be, g := backwardGraph(t, ctx, loss, seed, 1)
 	gw := g.Grad(tw).SetOutput()
 	alloc := be.NewAllocator()
 	defer alloc.Close()
@@ -249,18 +263,7 @@ func TestBackwardProductsAreExact(t *testing.T) {
 			tw.SetParam() // a quantized weight stays frozen, as in QLoRA
 		}
 		loss := ctx.Sum(ctx.Mul(ctx.MulMat(tw, tx), tc)).SetLoss()
-		be, _ := NewCPUBackend(2)
-		defer be.Close()
-		if _, err := be.AllocTensors(ctx); err != nil {
-			t.Fatal(err)
-		}
-		g, _ := ctx.NewGraph(256, true)
-		if err := g.Expand(loss); err != nil {
-			t.Fatal(err)
-		}
-		if err := g.BuildBackward(loss, seed); err != nil {
-			t.Fatal(err)
-		}
+		be, g := backwardGraph(t, ctx, loss, seed, 2)
 		for i := 0; i < g.NumNodes(); i++ {
 			if op := g.Node(i).Op(); op == "OUT_PROD" {
 				t.Fatalf("%v: OUT_PROD node %d left in the backward graph", typ, i)
