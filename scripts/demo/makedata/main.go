@@ -1,0 +1,255 @@
+// Command makedata cuts the demo's data out of the shared debian-packages set
+// (../shared/data/debian-packages, see its README): two BEIR folders that
+// tell a domain-shift story in a few minutes on two cores.
+//
+//   - pretrain/: applications and tools (packages that are not libraries nor
+//     language modules), train and validation queries; the demo trains its
+//     tiny base model from scratch on it.
+//   - target/: Python modules (python3-* packages), train, validation and a
+//     held-out test split; the demo adapts the base to it with LoRA.
+//
+// The shipped files in scripts/demo/data were made with
+//
+//	go run ./scripts/demo/makedata --shared ../shared/data/debian-packages --out scripts/demo/data
+//
+// and the output depends only on the shared files and --seed.
+package main
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/csv"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+type doc struct {
+	ID    string `json:"_id"`
+	Title string `json:"title"`
+	Text  string `json:"text"`
+}
+
+type query struct {
+	ID   string `json:"_id"`
+	Text string `json:"text"`
+}
+
+// family names the part of the archive a package belongs to.
+func family(pkg string) string {
+	switch {
+	case strings.HasPrefix(pkg, "python3-"):
+		return "python"
+	case strings.HasPrefix(pkg, "lib"), strings.HasSuffix(pkg, "-perl"), strings.HasPrefix(pkg, "golang-"),
+		strings.HasPrefix(pkg, "node-"), strings.HasPrefix(pkg, "r-cran-"), strings.HasPrefix(pkg, "ruby-"):
+		return "library"
+	default:
+		return "application"
+	}
+}
+
+func main() {
+	shared := flag.String("shared", "../shared/data/debian-packages", "the debian-packages folder")
+	out := flag.String("out", "scripts/demo/data", "where to write pretrain/ and target/")
+	seed := flag.Uint64("seed", 7, "sampling seed")
+	flag.Parse()
+	if err := run(*shared, *out, *seed); err != nil {
+		fmt.Fprintln(os.Stderr, "makedata:", err)
+		os.Exit(1)
+	}
+}
+
+func run(shared, out string, seed uint64) error {
+	docFamily, err := docFamilies(shared)
+	if err != nil {
+		return err
+	}
+	var docs []doc
+	if err := readJSONL(filepath.Join(shared, "beir/corpus.jsonl.gz"), func(d doc) { docs = append(docs, d) }); err != nil {
+		return err
+	}
+	byID := map[string]doc{}
+	for _, d := range docs {
+		byID[d.ID] = d
+	}
+	queries := map[string]query{}
+	if err := readJSONL(filepath.Join(shared, "beir/queries.jsonl.gz"), func(q query) { queries[q.ID] = q }); err != nil {
+		return err
+	}
+	qrels := map[string][]string{}
+	for _, split := range []string{"train", "validation"} {
+		if err := readQrels(filepath.Join(shared, "beir/qrels", split+".tsv"), qrels); err != nil {
+			return err
+		}
+	}
+
+	// A query belongs to a family when all its relevant documents do.
+	byFamily := map[string][]string{}
+	for qid, rel := range qrels {
+		fam := docFamily[byID[rel[0]].Text]
+		for _, d := range rel[1:] {
+			if docFamily[byID[d].Text] != fam {
+				fam = ""
+			}
+		}
+		if fam != "" {
+			byFamily[fam] = append(byFamily[fam], qid)
+		}
+	}
+	rng := rand.New(rand.NewPCG(seed, 1))
+	for _, ids := range byFamily {
+		sort.Strings(ids)
+		rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	}
+	docsOf := func(fam string) []doc {
+		var ds []doc
+		for _, d := range docs {
+			if docFamily[d.Text] == fam {
+				ds = append(ds, d)
+			}
+		}
+		rng.Shuffle(len(ds), func(i, j int) { ds[i], ds[j] = ds[j], ds[i] })
+		return ds
+	}
+
+	app := byFamily["application"]
+	if err := writeBEIR(filepath.Join(out, "pretrain"), map[string][]string{"train": app[:1600], "validation": app[1600:1700]},
+		queries, qrels, byID, docsOf("application")[:400]); err != nil {
+		return err
+	}
+	py := byFamily["python"]
+	return writeBEIR(filepath.Join(out, "target"), map[string][]string{"train": py[:400], "validation": py[400:500], "test": py[500:700]},
+		queries, qrels, byID, docsOf("python")[:600])
+}
+
+// docFamilies maps a long description to its packages' family; a text shared
+// by packages of different families gets "mixed" and is used by neither part.
+func docFamilies(shared string) (map[string]string, error) {
+	f, err := os.Open(filepath.Join(shared, "packages.csv.gz"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, err
+	}
+	r := csv.NewReader(z)
+	if _, err := r.Read(); err != nil {
+		return nil, err
+	}
+	fam := map[string]string{}
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			return fam, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		f := family(rec[0])
+		if old, ok := fam[rec[2]]; ok && old != f {
+			f = "mixed"
+		}
+		fam[rec[2]] = f
+	}
+}
+
+func readJSONL[T any](path string, each func(T)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(z)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for line := 1; sc.Scan(); line++ {
+		var v T
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			return fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		each(v)
+	}
+	return sc.Err()
+}
+
+func readQrels(path string, into map[string][]string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n")[1:] {
+		f := strings.Split(line, "\t")
+		into[f[0]] = append(into[f[0]], f[1])
+	}
+	return nil
+}
+
+// writeBEIR writes the splits' queries, their relevant documents and the
+// distractors as a BEIR folder.
+func writeBEIR(dir string, splits map[string][]string, queries map[string]query, qrels map[string][]string,
+	byID map[string]doc, distractors []doc) error {
+	if err := os.MkdirAll(filepath.Join(dir, "qrels"), 0o755); err != nil {
+		return err
+	}
+	inCorpus := map[string]bool{}
+	var corpus []doc
+	add := func(d doc) {
+		if !inCorpus[d.ID] {
+			inCorpus[d.ID] = true
+			corpus = append(corpus, d)
+		}
+	}
+	var qs []query
+	names := make([]string, 0, len(splits))
+	for s := range splits {
+		names = append(names, s)
+	}
+	sort.Strings(names)
+	for _, s := range names {
+		var tsv strings.Builder
+		tsv.WriteString("query-id\tcorpus-id\tscore\n")
+		ids := append([]string(nil), splits[s]...)
+		sort.Strings(ids)
+		for _, qid := range ids {
+			qs = append(qs, queries[qid])
+			for _, d := range qrels[qid] {
+				add(byID[d])
+				fmt.Fprintf(&tsv, "%s\t%s\t1\n", qid, d)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, "qrels", s+".tsv"), []byte(tsv.String()), 0o644); err != nil {
+			return err
+		}
+	}
+	for _, d := range distractors {
+		add(d)
+	}
+	sort.Slice(corpus, func(i, j int) bool { return corpus[i].ID < corpus[j].ID })
+	if err := writeLines(filepath.Join(dir, "corpus.jsonl"), corpus); err != nil {
+		return err
+	}
+	return writeLines(filepath.Join(dir, "queries.jsonl"), qs)
+}
+
+func writeLines[T any](path string, rows []T) error {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	for _, r := range rows {
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
