@@ -45,7 +45,7 @@ func (r Report) Row(project, experiment string) []string {
 		ramUtil = 100 * float64(r.PeakRSSBytes) / float64(ramTotal)
 	}
 	cols := map[string]string{
-		"timestamp": r.Start.Add(time.Duration(r.DurationSeconds * float64(time.Second))).Format("2006-01-02T15:04:05"),
+		"timestamp":    r.Start.Add(time.Duration(r.DurationSeconds * float64(time.Second))).Format("2006-01-02T15:04:05"),
 		"project_name": project, "run_id": newRunID(), "experiment_id": experiment,
 		"duration": f(r.DurationSeconds), "emissions": f(r.EmissionsKg), "emissions_rate": f(rate),
 		"cpu_power": f(r.CPUPowerW), "gpu_power": f(r.GPUPowerW), "ram_power": f(r.RAMPowerW),
