@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ragtune/ragtune/retrieval/hybrid"
 	"github.com/ragtune/ragtune/retrieval/metrics"
 )
 
@@ -198,11 +199,19 @@ func (f fakeRetriever) Retrieve(_ context.Context, qs []Query, k int) ([][]metri
 func TestFusedAndRetrieve(t *testing.T) {
 	a := fakeRetriever{{DocID: "x", Score: 9}, {DocID: "y", Score: 8}}
 	b := fakeRetriever{{DocID: "y", Score: 0.9}, {DocID: "z", Score: 0.1}}
-	run, err := Retrieve(context.Background(), Fused{Parts: []Retriever{a, b}}, []Query{{"q1", ""}, {"q2", ""}, {"q3", ""}}, 2, 2, nil)
+	run, err := Retrieve(context.Background(), Fused{Dense: a, Lexical: b}, []Query{{"q1", ""}, {"q2", ""}, {"q3", ""}}, 2, 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(run) != 3 || len(run["q3"]) != 2 || run["q3"][0].DocID != "y" || math.Abs(run["q3"][0].Score-(1.0/62+1.0/61)) > 1e-15 || run["q3"][1].DocID != "x" {
 		t.Fatalf("fused run %+v", run)
+	}
+	// Min-max with dense weight 0.8: x 0.8·1, y 0.8·0 + 0.2·1, z 0.
+	run, err = Retrieve(context.Background(), Fused{Dense: a, Lexical: b, Spec: hybrid.Spec{Method: hybrid.MethodMinMax, Weight: 0.8}}, []Query{{"q1", ""}}, 3, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := run["q1"]; len(got) != 3 || got[0].DocID != "x" || math.Abs(got[1].Score-0.2) > 1e-15 || got[2].DocID != "z" {
+		t.Fatalf("min-max fused run %+v", run)
 	}
 }

@@ -104,38 +104,32 @@ func (l Lexical) Retrieve(_ context.Context, queries []Query, k int) ([][]metric
 	return out, nil
 }
 
-// Fused combines retrievers by reciprocal rank fusion over their top Depth
-// results (K is the RRF constant; 0 means hybrid.DefaultK).
+// Fused fuses a dense and a lexical retriever's top Depth results as Spec
+// says (package hybrid; the zero Spec is plain RRF).
 type Fused struct {
-	Parts []Retriever
-	Depth int
-	K     float64
+	Dense, Lexical Retriever
+	Spec           hybrid.Spec
+	Depth          int
 }
 
 // Retrieve implements Retriever.
 func (f Fused) Retrieve(ctx context.Context, queries []Query, k int) ([][]metrics.Result, error) {
 	depth := max(f.Depth, k)
-	rrfK := f.K
-	if rrfK == 0 {
-		rrfK = hybrid.DefaultK
+	spec := f.Spec
+	if spec.Method == "" {
+		spec.Method = hybrid.MethodRRF
 	}
-	lists := make([][][]metrics.Result, len(f.Parts))
-	for p, r := range f.Parts {
-		res, err := r.Retrieve(ctx, queries, depth)
-		if err != nil {
-			return nil, err
-		}
-		lists[p] = res
+	dense, err := f.Dense.Retrieve(ctx, queries, depth)
+	if err != nil {
+		return nil, err
+	}
+	lexical, err := f.Lexical.Retrieve(ctx, queries, depth)
+	if err != nil {
+		return nil, err
 	}
 	out := make([][]metrics.Result, len(queries))
 	for i := range queries {
-		rankings := make([][]string, len(lists))
-		for p := range lists {
-			rankings[p] = metrics.IDs(lists[p][i])
-		}
-		for _, fz := range hybrid.RRF(rankings, rrfK, k) {
-			out[i] = append(out[i], metrics.Result{DocID: fz.ID, Score: fz.Score})
-		}
+		out[i] = spec.Fuse(dense[i], lexical[i], k)
 	}
 	return out, nil
 }

@@ -196,4 +196,8 @@ func TestSaveOpenRoundTrip(t *testing.T) {
 	if _, err := ReadManifest(dir); err == nil || !strings.Contains(err.Error(), "metric") {
 		t.Errorf("bad metric: %v", err)
 	}
+	os.WriteFile(filepath.Join(dir, ManifestFile), []byte(`{"format":"ragtune-index","version":1,"kind":"bm25","fusion":{"method":"minmax","weight":2,"chosen":"given"}}`), 0o644)
+	if _, err := ReadManifest(dir); err == nil || !strings.Contains(err.Error(), `field "fusion": fusion weight 2`) {
+		t.Errorf("bad fusion: %v", err)
+	}
 }

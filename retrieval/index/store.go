@@ -13,6 +13,7 @@ import (
 
 	"github.com/ragtune/ragtune/bindings/safefile"
 	"github.com/ragtune/ragtune/retrieval/arrowfile"
+	"github.com/ragtune/ragtune/retrieval/hybrid"
 )
 
 // An index folder (INDEX_DIR) holds:
@@ -41,7 +42,7 @@ type Kind string
 const (
 	Dense  Kind = "dense"  // vectors.arrow
 	BM25   Kind = "bm25"   // bm25_*.arrow
-	Hybrid Kind = "hybrid" // both, fused by reciprocal rank
+	Hybrid Kind = "hybrid" // both, fused as Manifest.Fusion says (RRF when unset)
 )
 
 // Manifest describes an index folder.
@@ -54,6 +55,9 @@ type Manifest struct {
 	Dim      int           `json:"dim,omitempty"`
 	Embedder *EmbedderSpec `json:"embedder,omitempty"`
 	Corpus   string        `json:"corpus,omitempty"` // where the documents came from
+	// Fusion is how a hybrid folder fuses its two rankings, and why
+	// (chosen on a validation split, or given).
+	Fusion *hybrid.Choice `json:"fusion,omitempty"`
 }
 
 // EmbedderSpec records how the document vectors were made, so that queries
@@ -114,6 +118,11 @@ func ReadManifest(dir string) (*Manifest, error) {
 		}
 		if m.Dim <= 0 {
 			return nil, fmt.Errorf("%s: field \"dim\": %d", path, m.Dim)
+		}
+	}
+	if m.Fusion != nil {
+		if err := m.Fusion.Validate(); err != nil {
+			return nil, fmt.Errorf("%s: field \"fusion\": %w", path, err)
 		}
 	}
 	return &m, nil

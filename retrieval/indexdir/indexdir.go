@@ -1,7 +1,8 @@
 // Package indexdir builds and opens whole index folders (INDEX_DIR): the
 // documents' texts, a dense index (package index), a BM25 index (package
-// bm25) or both, and the manifest that says which; Open turns a folder back
-// into an evaluate.Retriever.
+// bm25) or both, and the manifest that says which and how a hybrid folder
+// fuses them; Open turns a folder back into an evaluate.Retriever, and
+// ChooseFusion picks a hybrid folder's fusion on judged queries.
 package indexdir
 
 import (
@@ -9,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/ragtune/ragtune/retrieval"
 	"github.com/ragtune/ragtune/retrieval/bm25"
 	"github.com/ragtune/ragtune/retrieval/evaluate"
+	"github.com/ragtune/ragtune/retrieval/hybrid"
 	"github.com/ragtune/ragtune/retrieval/index"
 )
 
@@ -106,36 +109,155 @@ func Info(dir string) (*Summary, error) {
 
 // Open loads an index folder as a Retriever. A folder with vectors needs
 // encode to turn queries into vectors (see evaluate.EmbedQueries and
-// evaluate.LookupQueries); a hybrid folder fuses the dense and the BM25
-// rankings of depth results each by reciprocal rank.
+// evaluate.LookupQueries); a hybrid folder fuses its dense and BM25 rankings
+// of depth results each as its manifest's fusion says (RRF when unset).
 func Open(dir string, encode evaluate.QueryEncoder, kernel index.Kernel, depth int) (evaluate.Retriever, *index.Manifest, error) {
-	m, err := index.ReadManifest(dir)
+	p, err := OpenParts(dir, encode, kernel)
 	if err != nil {
 		return nil, nil, err
 	}
-	var parts []evaluate.Retriever
+	var spec hybrid.Spec
+	if f := p.Manifest.Fusion; f != nil {
+		spec = f.Spec
+	}
+	return p.Retriever(spec, depth), p.Manifest, nil
+}
+
+// Parts are the retrievers of an index folder; Dense or Lexical is nil when
+// the folder lacks it.
+type Parts struct {
+	Manifest       *index.Manifest
+	Dense, Lexical evaluate.Retriever
+}
+
+// OpenParts loads an index folder's retrievers, unfused (see Open for encode).
+func OpenParts(dir string, encode evaluate.QueryEncoder, kernel index.Kernel) (*Parts, error) {
+	m, err := index.ReadManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	p := &Parts{Manifest: m}
 	if m.HasDense() {
 		if encode == nil {
-			return nil, nil, fmt.Errorf("%s: a %s index needs query vectors (a model or --query-vectors)", dir, m.Kind)
+			return nil, fmt.Errorf("%s: a %s index needs query vectors (a model or --query-vectors)", dir, m.Kind)
 		}
 		ix, err := index.Open(dir, m)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		ix.Kernel = kernel
-		parts = append(parts, evaluate.Dense{Index: ix, Encode: encode})
+		p.Dense = evaluate.Dense{Index: ix, Encode: encode}
 	}
 	if m.HasBM25() {
 		bx, err := bm25.Open(dir)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		parts = append(parts, evaluate.Lexical{Index: bx})
+		p.Lexical = evaluate.Lexical{Index: bx}
 	}
-	if len(parts) == 1 {
-		return parts[0], m, nil
+	return p, nil
+}
+
+// Retriever is the folder's one retriever, or for a hybrid folder the
+// fusion spec says (a single-retriever spec skips the other part).
+func (p *Parts) Retriever(spec hybrid.Spec, depth int) evaluate.Retriever {
+	switch {
+	case p.Lexical == nil || spec.Method == hybrid.MethodDense:
+		return p.Dense
+	case p.Dense == nil || spec.Method == hybrid.MethodBM25:
+		return p.Lexical
 	}
-	return evaluate.Fused{Parts: parts, Depth: depth}, m, nil
+	return evaluate.Fused{Dense: p.Dense, Lexical: p.Lexical, Spec: spec, Depth: depth}
+}
+
+// FusionOptions say what ChooseFusion tries.
+type FusionOptions struct {
+	Methods []hybrid.Method // candidate methods (nil: rrf and every weighted one)
+	Weights []float64       // dense weights tried (nil: hybrid.Grid(0.05))
+	Given   *hybrid.Spec    // score this spec only and keep it, beaten or not
+	Metric  string          // what to maximise (default "ndcg@10")
+	Split   string          // names the judged queries in the record
+	Depth   int             // results per retriever and per fused list (default evaluate.RunDepth)
+	// Progress (may be nil) hears how many of the 2×len(queries) retrievals are done.
+	Progress func(done, total int)
+}
+
+// DefaultFusionMetric is what fusion maximises unless told otherwise.
+const DefaultFusionMetric = "ndcg@10"
+
+// ChooseFusion runs the judged queries through both parts of a hybrid
+// folder and chooses the fusion by opts.Metric against qrels (hybrid.Choose:
+// a fusion only when it beats the better single retriever). With opts.Given
+// it scores that spec and the single retrievers and records the spec as given.
+func (p *Parts) ChooseFusion(ctx context.Context, queries []evaluate.Query, qrels evaluate.Qrels, opts FusionOptions) (*hybrid.Choice, error) {
+	if p.Dense == nil || p.Lexical == nil {
+		return nil, errors.New("choose fusion: the index is not hybrid")
+	}
+	if opts.Metric == "" {
+		opts.Metric = DefaultFusionMetric
+	}
+	name, kText, ok := strings.Cut(opts.Metric, "@")
+	ks, err := evaluate.ParseKs(kText)
+	if !ok || err != nil || len(ks) != 1 || !knownMeasure(name) {
+		return nil, fmt.Errorf("fusion metric %q: want a measure at one cut-off, e.g. ndcg@10", opts.Metric)
+	}
+	if opts.Depth <= 0 {
+		opts.Depth = evaluate.RunDepth
+	}
+	judged, _ := evaluate.JudgedQueries(queries, qrels)
+	if len(judged) == 0 {
+		return nil, fmt.Errorf("choose fusion: no judged query of split %q has a text", opts.Split)
+	}
+	runs := make([]evaluate.Run, 2)
+	for i, r := range []evaluate.Retriever{p.Dense, p.Lexical} {
+		runs[i], err = evaluate.Retrieve(ctx, r, judged, opts.Depth, 256, func(done int) {
+			if opts.Progress != nil {
+				opts.Progress(i*len(judged)+done, 2*len(judged))
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	score := func(run hybrid.Run) float64 { return evaluate.Evaluate(run, qrels, ks).Metrics[opts.Metric] }
+	var candidates []hybrid.Spec
+	switch {
+	case opts.Given != nil:
+		candidates = []hybrid.Spec{*opts.Given}
+	default:
+		methods, weights := opts.Methods, opts.Weights
+		if methods == nil {
+			methods = append([]hybrid.Method{hybrid.MethodRRF}, hybrid.Weighted...)
+		}
+		if weights == nil {
+			weights = hybrid.Grid(0.05)
+		}
+		candidates = hybrid.Candidates(methods, weights, 0)
+	}
+	c := hybrid.Choose(runs[0], runs[1], score, candidates, opts.Depth, opts.Split, opts.Metric)
+	if opts.Given != nil {
+		c.Spec, c.Score, c.Chosen = *opts.Given, c.Candidates[0].Score, hybrid.ChosenGiven
+	}
+	return &c, nil
+}
+
+func knownMeasure(name string) bool {
+	for _, m := range evaluate.Measures {
+		if m.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// RecordFusion writes choice into the folder's manifest (atomically).
+func RecordFusion(dir string, choice *hybrid.Choice) error {
+	m, err := index.ReadManifest(dir)
+	if err != nil {
+		return err
+	}
+	m.Fusion = choice
+	return index.WriteManifest(dir, *m)
 }
 
 // EmbedTexts embeds texts in chunks of chunk with e, calling progress (may
