@@ -1,0 +1,100 @@
+package bindings_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ragtune/ragtune/bindings"
+	"github.com/ragtune/ragtune/bindings/devicetest"
+)
+
+// smallGraph computes softmax(W·x) + c with W of the given type: a matmul
+// (quantized or not), a softmax and an add, the ops of an encoder layer.
+// Weights and inputs live in the backend's own buffers.
+func smallGraph(t *testing.T, be *bindings.Backend, typ bindings.Type, w, x, c []float32, k, m, n int) []float32 {
+	t.Helper()
+	ctx, err := bindings.NewContext(16, 32, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctx.Close()
+	tw, tx, tc := ctx.NewTensor(typ, k, m), ctx.NewTensor(bindings.TypeF32, k, n), ctx.NewTensor(bindings.TypeF32, m, n)
+	buf, err := be.AllocTensors(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer buf.Close()
+	wb, err := bindings.Quantize(typ, w, m, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.SetBytes(wb); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.SetF32(x); err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.SetF32(c); err != nil {
+		t.Fatal(err)
+	}
+	y := ctx.Add(ctx.SoftMaxExt(ctx.MulMat(tw, tx), bindings.Tensor{}, 0.125), tc)
+	g, err := ctx.NewGraph(32, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Expand(y); err != nil {
+		t.Fatal(err)
+	}
+	alloc := be.NewAllocator()
+	defer alloc.Close()
+	if err := alloc.Alloc(g); err != nil {
+		t.Fatal(err)
+	}
+	if err := be.Compute(g); err != nil {
+		t.Fatal(err)
+	}
+	return y.F32()
+}
+
+// TestDeviceMatchesCPU runs the same small graph on the test device and on
+// the CPU. Tolerances: f32 agrees to rounding; for quantized weights both
+// backends quantize the activations (to q8), in different block orders.
+func TestDeviceMatchesCPU(t *testing.T) {
+	dev := devicetest.Device(t)
+	gpu, err := dev.NewBackend(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gpu.Close()
+	cpu, err := bindings.NewCPUBackend(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cpu.Close()
+	const k, m, n = 256, 64, 16
+	r := rand.New(rand.NewPCG(3, 4))
+	w, x, c := rnd(r, k*m), rnd(r, k*n), rnd(r, m*n)
+	for typ, tol := range map[bindings.Type]float64{bindings.TypeF32: 1e-5, bindings.TypeF16: 1e-3, bindings.TypeQ8_0: 1e-2, bindings.TypeQ4_0: 1e-2} {
+		want := smallGraph(t, cpu, typ, w, x, c, k, m, n)
+		got := smallGraph(t, gpu, typ, w, x, c, k, m, n)
+		var d, s float64
+		for i := range want {
+			d += math.Pow(float64(got[i]-want[i]), 2)
+			s += math.Pow(float64(want[i]), 2)
+		}
+		rel := math.Sqrt(d / s)
+		t.Logf("%s on %s (%s): relative difference from the CPU %.2g", typ, dev.Name(), dev.Description(), rel)
+		if !(rel <= tol) {
+			t.Errorf("%s: relative difference %.3g from the CPU, want <= %g", typ, rel, tol)
+		}
+	}
+}
+
+func rnd(r *rand.Rand, n int) []float32 {
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = float32(r.NormFloat64())
+	}
+	return out
+}
