@@ -55,6 +55,7 @@ func init() {
 					&ucli.StringFlag{Name: "delimiter", Usage: "CSV field separator (default , and tab for .tsv)"},
 					&ucli.BoolFlag{Name: "dedup-docs", Usage: "merge document rows with identical text"},
 					&ucli.BoolFlag{Name: "skip-bad", Usage: "skip bad records, count and report them"},
+					&ucli.StringFlag{Name: "encoding", Value: "utf-8", Usage: "character encoding of text inputs: utf-8 (bytes that are not UTF-8 are an error), latin1 or windows-1252 (converted to UTF-8)"},
 					jsonFlag,
 				},
 				Action: runDataImport,
@@ -171,10 +172,15 @@ func splitList(vals []string) []string {
 }
 
 func runDataImport(c *ucli.Context) error {
+	enc, err := importer.ParseEncoding(c.String("encoding"))
+	if err != nil {
+		return fmt.Errorf("--encoding: %w", err)
+	}
 	opts := importer.Options{
-		Format: importer.Format(c.String("format")),
-		Corpus: c.String("corpus"),
-		Split:  c.String("split"),
+		Encoding: enc,
+		Format:   importer.Format(c.String("format")),
+		Corpus:   c.String("corpus"),
+		Split:    c.String("split"),
 		Columns: importer.Columns{
 			ID: c.String("id-col"), Title: c.String("title-col"), Text: c.String("text-col"),
 			Query: c.String("query-col"), QueryID: c.String("query-id-col"),
@@ -195,6 +201,9 @@ func runDataImport(c *ucli.Context) error {
 		opts.Delimiter = r
 	}
 	d, rep, err := importer.Import(c.String("in"), opts)
+	if errors.Is(err, dataset.ErrInvalidUTF8) && enc == importer.UTF8 {
+		return fmt.Errorf("%w (if the file is Latin-1 or Windows-1252 text, pass --encoding latin1 or --encoding windows-1252 to convert it)", err)
+	}
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -103,6 +104,9 @@ func readEmbedInput(path string) ([]embedInput, error) {
 		b := sc.Bytes()
 		if len(b) == 0 {
 			continue
+		}
+		if !utf8.Valid(b) {
+			return nil, fmt.Errorf("%s:%d: invalid UTF-8 (convert the file first, e.g. with ragtune data import --encoding latin1)", path, line)
 		}
 		var in embedInput
 		if err := json.Unmarshal(b, &in); err != nil {

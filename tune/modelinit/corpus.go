@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 )
 
 // ReadCorpus reads the texts a vocabulary is built from. The file is either
@@ -33,6 +34,9 @@ func readCorpus(r io.Reader, path string) ([]string, error) {
 		trimmed := strings.TrimSpace(raw)
 		if trimmed == "" {
 			continue
+		}
+		if !utf8.ValidString(raw) {
+			return nil, fmt.Errorf("%s:%d: invalid UTF-8", path, line)
 		}
 		if !decided {
 			jsonl, decided = strings.HasPrefix(trimmed, "{"), true

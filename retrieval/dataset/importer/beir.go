@@ -27,7 +27,7 @@ func importBEIR(b *builder, dir string) error {
 	if err != nil {
 		return err
 	}
-	err = jsonlSource(corpus)(func(r *record) error {
+	err = jsonlSource(corpus, b.enc)(func(r *record) error {
 		if r.bad != nil {
 			return b.bad(r.bad)
 		}
@@ -51,7 +51,7 @@ func importBEIR(b *builder, dir string) error {
 	if err != nil {
 		return err
 	}
-	err = jsonlSource(queries)(func(r *record) error {
+	err = jsonlSource(queries, b.enc)(func(r *record) error {
 		if r.bad != nil {
 			return b.bad(r.bad)
 		}
@@ -115,7 +115,7 @@ func findOne(dir, name string) (string, error) {
 // (BEIR) or "query-id iteration corpus-id score" (TREC); a first line whose
 // score is not a number is the header.
 func readQrels(b *builder, path, split string) error {
-	rc, err := openMaybeGzip(path)
+	rc, err := openMaybeGzip(path, b.enc)
 	if err != nil {
 		return err
 	}

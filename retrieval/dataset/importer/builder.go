@@ -20,6 +20,7 @@ type builder struct {
 	docsByText map[string]int // dataset.DocText -> index, for formats that name documents by text
 	queries    map[string]int // id -> index in Queries
 	qrelSeen   map[string]map[[2]string]bool
+	enc        Encoding // of the text inputs
 }
 
 func newBuilder(skipBad bool, source string) *builder {

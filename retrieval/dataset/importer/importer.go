@@ -84,6 +84,9 @@ type Options struct {
 	DedupDocs bool
 	// SkipBad skips and counts bad records instead of failing on the first.
 	SkipBad bool
+	// Encoding of the text inputs (default UTF-8, where bytes that are not
+	// UTF-8 are an error); Parquet strings are always UTF-8.
+	Encoding Encoding
 }
 
 // Report says what an import read and skipped.
@@ -117,6 +120,7 @@ func Import(path string, opts Options) (*dataset.Dataset, *Report, error) {
 		return nil, nil, err
 	}
 	b := newBuilder(opts.SkipBad, path)
+	b.enc = opts.Encoding
 	b.report.Format = format
 	if format == BEIR {
 		err = importBEIR(b, path)
@@ -191,7 +195,7 @@ func joinFormats() string {
 
 // tableSource picks the reader of a table file: by format, or for ST by
 // the file's extension.
-func tableSource(path string, f Format, delim rune) source {
+func tableSource(path string, f Format, delim rune, enc Encoding) source {
 	if f == ST || f == Auto {
 		switch tableExt(path) {
 		case ".csv", ".tsv":
@@ -210,9 +214,9 @@ func tableSource(path string, f Format, delim rune) source {
 				delim = '\t'
 			}
 		}
-		return csvSource(path, delim)
+		return csvSource(path, delim, enc)
 	case Parquet:
 		return parquetSource(path)
 	}
-	return jsonlSource(path)
+	return jsonlSource(path, enc)
 }

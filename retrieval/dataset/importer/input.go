@@ -78,7 +78,7 @@ type source func(each func(*record) error) error
 
 // openMaybeGzip opens path, decompressing it when it starts with the gzip
 // magic bytes (whatever its name says).
-func openMaybeGzip(path string) (io.ReadCloser, error) {
+func openMaybeGzip(path string, enc Encoding) (io.ReadCloser, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -94,18 +94,18 @@ func openMaybeGzip(path string) (io.ReadCloser, error) {
 		return struct {
 			io.Reader
 			io.Closer
-		}{zr, f}, nil
+		}{enc.reader(zr), f}, nil
 	}
 	return struct {
 		io.Reader
 		io.Closer
-	}{br, f}, nil
+	}{enc.reader(br), f}, nil
 }
 
 // jsonlSource reads one JSON object a line. Blank lines are ignored.
-func jsonlSource(path string) source {
+func jsonlSource(path string, enc Encoding) source {
 	return func(each func(*record) error) error {
-		rc, err := openMaybeGzip(path)
+		rc, err := openMaybeGzip(path, enc)
 		if err != nil {
 			return err
 		}
@@ -228,9 +228,9 @@ func scalar(v json.RawMessage) (string, error) {
 
 // csvSource reads a CSV (or, with comma '\t', TSV) file with a header row.
 // Quoted fields may span lines; positions are those of encoding/csv.
-func csvSource(path string, comma rune) source {
+func csvSource(path string, comma rune, enc Encoding) source {
 	return func(each func(*record) error) error {
-		rc, err := openMaybeGzip(path)
+		rc, err := openMaybeGzip(path, enc)
 		if err != nil {
 			return err
 		}

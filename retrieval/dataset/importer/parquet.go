@@ -24,7 +24,7 @@ import (
 func parquetSource(path string) source {
 	return func(each func(*record) error) (err error) {
 		var in parquet.ReaderAtSeeker
-		rc, err := openMaybeGzip(path)
+		rc, err := openMaybeGzip(path, UTF8)
 		if err != nil {
 			return err
 		}

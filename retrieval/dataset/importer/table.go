@@ -55,7 +55,7 @@ func inferColumns(path string, cols []string, st bool) (Columns, error) {
 
 // importTable reads a CSV, JSONL or Parquet table (and its corpus file).
 func importTable(b *builder, path string, format Format, opts Options) error {
-	src := tableSource(path, format, opts.Delimiter)
+	src := tableSource(path, format, opts.Delimiter, b.enc)
 	names, err := columnsOf(src)
 	if err != nil {
 		return err
@@ -115,7 +115,7 @@ func checkColumns(path string, c Columns, names []string) error {
 
 // importCorpus reads the documents that pair rows refer to.
 func importCorpus(b *builder, path string, delim rune) error {
-	src := tableSource(path, Auto, delim)
+	src := tableSource(path, Auto, delim, b.enc)
 	names, err := columnsOf(src)
 	if err != nil {
 		return err
