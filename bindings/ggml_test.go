@@ -102,7 +102,7 @@ func backwardGraph(t *testing.T, ctx *Context, loss, seed Tensor, threads int) (
 		err = g.Expand(loss)
 	}
 	if err == nil {
-		err = g.BuildBackward(loss, seed)
+		err = g.BuildBackward(loss, seed, be)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import "C"
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"unsafe"
 )
 
@@ -21,6 +20,9 @@ type Graph struct {
 	// withGrads is the graph ggml's autodiff built, kept for Grad lookups
 	// after BuildBackward replaced g by its rewritten copy.
 	withGrads *C.struct_ggml_cgraph
+	// alloc is the allocator that placed the graph last (nil when its
+	// tensors all have memory of their own).
+	alloc *Allocator
 }
 
 // NewGraph makes an empty graph of at most size nodes; grads reserves room
@@ -65,16 +67,16 @@ func countNew(t *C.struct_ggml_tensor, seen map[*C.struct_ggml_tensor]bool) int 
 	return n
 }
 
-// BuildBackward appends the backward pass. The loss (marked with SetLoss)
-// gets the static 1.0 seed in lossGrad; parameter gradients are ordinary
-// nodes recomputed on every compute, so there is nothing to zero between
-// steps.
+// BuildBackward appends the backward pass of a graph that will run on
+// the backend on. The loss (marked with SetLoss) gets the static 1.0 seed
+// in lossGrad; parameter gradients are ordinary nodes recomputed on every
+// compute, so there is nothing to zero between steps.
 //
 // It also applies the allocator workaround from the training probe: the
 // CPU kernels of RMS_NORM_BACK and SOFT_MAX_BACK are not alias-safe, and the
 // graph allocator may compute them in place over an input, silently
 // corrupting gradients; keeping those inputs as outputs prevents reuse.
-func (g *Graph) BuildBackward(loss, lossGrad Tensor) error {
+func (g *Graph) BuildBackward(loss, lossGrad Tensor, on *Backend) error {
 	if g.ctx.err != nil {
 		return g.ctx.err
 	}
@@ -105,21 +107,28 @@ func (g *Graph) BuildBackward(loss, lossGrad Tensor) error {
 			C.ggml_set_output(node.src[1])
 		}
 	}
-	return g.outProdsAsMulMat()
+	return g.outProdsAsMulMat(on)
 }
 
-// outProdsAsMulMat replaces g by a copy in which every OUT_PROD node (the
-// backward of a matrix product) is computed as a MUL_MAT of transposed
-// copies of its operands. ggml's CPU OUT_PROD runs at a third of the speed
-// of its tiled sgemm and dequantizes a quantized operand block by block
-// for every output row (QLoRA's frozen weights: a tenth); the copies cost
-// one pass over each operand. The node keeps its identity, so gradients
-// and their consumers are unchanged; the copies are placed just before it.
-func (g *Graph) outProdsAsMulMat() error {
+// outProdsAsMulMat replaces g by a copy in which OUT_PROD nodes (the
+// backward of a matrix product) are computed as a MUL_MAT of transposed
+// copies of their operands. ggml's CPU OUT_PROD runs at a third of the
+// speed of its tiled sgemm and dequantizes a quantized operand block by
+// block for every output row (QLoRA's frozen weights: a tenth); the copies
+// cost one pass over each operand. Other devices keep the OUT_PROD nodes
+// they run (CUDA's, on f32: cuBLAS reads transposed operands as they are)
+// and get the rest rewritten with ggml's own copies, which every backend
+// has (Vulkan has no OUT_PROD at all; CUDA's takes no quantized weight).
+// The node keeps its identity, so gradients and their consumers are
+// unchanged; the copies are placed just before it.
+func (g *Graph) outProdsAsMulMat(on *Backend) error {
 	n := int(C.ggml_graph_n_nodes(g.g))
+	rewrite := func(node *C.struct_ggml_tensor) bool {
+		return node.op == C.GGML_OP_OUT_PROD && (on.IsCPU() || !bool(C.ggml_backend_supports_op(on.b, node)))
+	}
 	extra := 0
 	for i := 0; i < n; i++ {
-		if C.ggml_graph_node(g.g, C.int(i)).op == C.GGML_OP_OUT_PROD {
+		if rewrite(C.ggml_graph_node(g.g, C.int(i))) {
 			extra += 6 // at most: cast, transpose, cont for each operand
 		}
 	}
@@ -136,9 +145,9 @@ func (g *Graph) outProdsAsMulMat() error {
 	out := C.ggml_new_graph_custom(g.ctx.c, C.size_t(size), false)
 	for i := 0; i < n; i++ {
 		node := C.ggml_graph_node(g.g, C.int(i))
-		if node.op == C.GGML_OP_OUT_PROD {
+		if rewrite(node) {
 			// out_prod(a [M,K], b [N,K]) = mul_mat(aᵀ [K,M], bᵀ [K,N]) -> [M,N]
-			a, b := g.ctx.transposedF32(node.src[0]), g.ctx.transposedF32(node.src[1])
+			a, b := g.ctx.transposedF32(node.src[0], on.IsCPU()), g.ctx.transposedF32(node.src[1], on.IsCPU())
 			node.op = C.GGML_OP_MUL_MAT
 			node.src[0], node.src[1] = a, b
 		}
@@ -150,15 +159,15 @@ func (g *Graph) outProdsAsMulMat() error {
 
 // transposedF32 is a contiguous f32 tensor holding xᵀ (dimensions 0 and 1
 // swapped): x's own source when x is a transposed view of a contiguous f32
-// tensor, else a copy.
-func (ctx *Context) transposedF32(x *C.struct_ggml_tensor) *C.struct_ggml_tensor {
+// tensor, else a copy: by ragtune's transpose kernel when native (it runs
+// on the CPU only), else by ggml's cast and strided copy.
+func (ctx *Context) transposedF32(x *C.struct_ggml_tensor, native bool) *C.struct_ggml_tensor {
 	if x.op == C.GGML_OP_TRANSPOSE && x.src[0]._type == C.GGML_TYPE_F32 && bool(C.ggml_is_contiguous(x.src[0])) {
 		return x.src[0]
 	}
-	if rowsContiguous(x) {
+	if native && rowsContiguous(x) {
 		return ctx.TransposeF32(Tensor{x}).t
 	}
-	// Rows that are not contiguous (a permuted view): ggml's own copies.
 	if x._type != C.GGML_TYPE_F32 {
 		x = C.ggml_cast(ctx.c, x, C.GGML_TYPE_F32)
 	}
@@ -198,148 +207,6 @@ func (g *Graph) FLOPs() float64 {
 		}
 	}
 	return total
-}
-
-// Backend is a ggml compute backend (the CPU one, or a GPU one loaded at run time).
-type Backend struct {
-	b   C.ggml_backend_t
-	cpu bool
-}
-
-// NewCPUBackend starts ggml's CPU backend with the given thread count.
-func NewCPUBackend(threads int) (*Backend, error) {
-	initNative()
-	b := C.ggml_backend_cpu_init()
-	if b == nil {
-		return nil, errors.New("ggml CPU backend failed to start")
-	}
-	if threads < 1 {
-		threads = 1
-	}
-	C.ggml_backend_cpu_set_n_threads(b, C.int(threads))
-	return &Backend{b: b, cpu: true}, nil
-}
-
-// Name is the backend's name ("CPU", "CUDA0", ...).
-func (b *Backend) Name() string { return C.GoString(C.ggml_backend_name(b.b)) }
-
-// Close stops the backend.
-func (b *Backend) Close() {
-	if b != nil && b.b != nil {
-		C.ggml_backend_free(b.b)
-		b.b = nil
-	}
-}
-
-// Buffer is backend memory holding the data of a context's tensors.
-type Buffer struct {
-	buf     C.ggml_backend_buffer_t
-	tensors []*C.struct_ggml_tensor
-}
-
-// persistent holds the tensors placed by AllocTensors (weights, adapters,
-// optimizer inputs): every other tensor a graph reads was placed by a
-// graph allocator. Tensors, not buffers: a graph allocator's buffer may be
-// freed and a persistent one made at the same address, and a tensor left
-// pointing at the old one must not pass for persistent.
-var persistent sync.Map // *C.struct_ggml_tensor -> struct{}
-
-// forgetPlacement clears where a graph allocator put g's tensors. ggml's
-// allocator only places tensors whose data is NULL, so a graph placed
-// before the allocator's buffer grew (and was freed), or placed by another
-// graph sharing its tensors, would keep pointers into memory now used
-// otherwise. Persistent tensors are kept; nothing here reads through a
-// possibly freed pointer.
-func (g *Graph) forgetPlacement() {
-	forget := func(t *C.struct_ggml_tensor) {
-		if t == nil || t.buffer == nil {
-			return
-		}
-		if _, ok := persistent.Load(t); ok {
-			return
-		}
-		t.data = nil
-		t.buffer = nil
-	}
-	for i := 0; i < int(C.ggml_graph_n_nodes(g.g)); i++ {
-		n := C.ggml_graph_node(g.g, C.int(i))
-		forget(n)
-		for j := 0; j < C.GGML_MAX_SRC; j++ {
-			forget(n.src[j])
-		}
-	}
-}
-
-// AllocTensors allocates backend memory for every tensor of ctx that has none yet.
-func (b *Backend) AllocTensors(ctx *Context) (*Buffer, error) {
-	if ctx.err != nil {
-		return nil, ctx.err
-	}
-	buf := C.ggml_backend_alloc_ctx_tensors(ctx.c, b.b)
-	if buf == nil {
-		return nil, errors.New("allocating backend memory for tensors failed (out of memory, or no tensors)")
-	}
-	out := &Buffer{buf: buf}
-	for t := C.ggml_get_first_tensor(ctx.c); t != nil; t = C.ggml_get_next_tensor(ctx.c, t) {
-		if t.buffer == buf {
-			persistent.Store(t, struct{}{})
-			out.tensors = append(out.tensors, t)
-		}
-	}
-	return out, nil
-}
-
-// Size is the buffer's size in bytes.
-func (buf *Buffer) Size() int { return int(C.ggml_backend_buffer_get_size(buf.buf)) }
-
-// Close frees the buffer.
-func (buf *Buffer) Close() {
-	if buf != nil && buf.buf != nil {
-		for _, t := range buf.tensors {
-			persistent.Delete(t)
-		}
-		buf.tensors = nil
-		C.ggml_backend_buffer_free(buf.buf)
-		buf.buf = nil
-	}
-}
-
-// Compute evaluates a graph whose tensors all have memory.
-func (b *Backend) Compute(g *Graph) error {
-	if st := C.ggml_backend_graph_compute(b.b, g.g); st != C.GGML_STATUS_SUCCESS {
-		return fmt.Errorf("ggml graph compute failed (status %d)", int(st))
-	}
-	return nil
-}
-
-// Allocator places a graph's intermediate tensors in one reusable compute buffer.
-type Allocator struct{ ga C.ggml_gallocr_t }
-
-// NewAllocator makes a graph allocator for the backend's default memory.
-func (b *Backend) NewAllocator() *Allocator {
-	return &Allocator{ga: C.ggml_gallocr_new(C.ggml_backend_get_default_buffer_type(b.b))}
-}
-
-// Alloc assigns memory to every node of g (growing the buffer if needed).
-// Several graphs may share one allocator; allocate a graph again before
-// computing it after another one was allocated.
-func (a *Allocator) Alloc(g *Graph) error {
-	g.forgetPlacement()
-	if !bool(C.ggml_gallocr_alloc_graph(a.ga, g.g)) {
-		return errors.New("allocating the compute buffer failed (out of memory?)")
-	}
-	return nil
-}
-
-// BufferSize is the compute buffer's size in bytes.
-func (a *Allocator) BufferSize() int { return int(C.ggml_gallocr_get_buffer_size(a.ga, 0)) }
-
-// Close frees the allocator and its buffer.
-func (a *Allocator) Close() {
-	if a != nil && a.ga != nil {
-		C.ggml_gallocr_free(a.ga)
-		a.ga = nil
-	}
 }
 
 // SetBytes uploads raw bytes into the tensor's backend memory.

@@ -117,7 +117,7 @@ func (s *Stepper) segment(k segmentKey) (*segment, error) {
 			err = g.bwd.Expand(dot)
 		}
 		if err == nil {
-			err = g.bwd.BuildBackward(dot, s.seed)
+			err = g.bwd.BuildBackward(dot, s.seed, s.be)
 		}
 		if err != nil {
 			ctx.Close()
@@ -200,7 +200,7 @@ func (s *Stepper) headGraph(sq, nq, sd, nd int) (*head, error) {
 		}
 	}
 	if err == nil {
-		err = h.bwd.BuildBackward(h.loss, s.seed)
+		err = h.bwd.BuildBackward(h.loss, s.seed, s.be)
 	}
 	if err != nil {
 		ctx.Close()

@@ -174,7 +174,7 @@ func (s *Stepper) build(sq, nq, sd, nd int) (*stepGraph, error) {
 		err = bwd.Expand(loss)
 	}
 	if err == nil {
-		err = bwd.BuildBackward(loss, s.seed)
+		err = bwd.BuildBackward(loss, s.seed, s.be)
 	}
 	if err != nil {
 		ctx.Close()

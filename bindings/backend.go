@@ -1,0 +1,203 @@
+package bindings
+
+// #include <stdlib.h>
+// #include "ggml.h"
+// #include "ggml-backend.h"
+// #include "ggml-cpu.h"
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+)
+
+// Backend runs graphs on one device: the CPU, or a GPU of a backend
+// library loaded at run time. A GPU backend keeps ggml's CPU backend
+// beside it for the operations the device lacks (see Allocator); on the
+// CPU device both are the same backend.
+//
+// It also keeps the run's accounting: the bytes of its device buffers
+// (weights, adapters, compute buffers) and their peak, and which
+// operations fell back to the CPU.
+type Backend struct {
+	b   C.ggml_backend_t // the device's backend
+	cpu C.ggml_backend_t // the fallback; b itself on the CPU device
+
+	mu        sync.Mutex
+	live      int64          // device bytes held now
+	peak      int64          // most device bytes held at once
+	fallbacks map[string]int // op name -> most nodes of that op one graph ran on the CPU
+}
+
+// NewCPUBackend starts ggml's CPU backend with the given thread count.
+func NewCPUBackend(threads int) (*Backend, error) {
+	initNative()
+	b := C.ggml_backend_cpu_init()
+	if b == nil {
+		return nil, errors.New("ggml CPU backend failed to start")
+	}
+	C.ggml_backend_cpu_set_n_threads(b, C.int(max(threads, 1)))
+	return &Backend{b: b, cpu: b}, nil
+}
+
+// newBackend starts the backend of a device (from ggml's device registry),
+// with a CPU backend behind it unless the device is the CPU.
+func newBackend(dev C.ggml_backend_dev_t, threads int) (*Backend, error) {
+	initNative()
+	if C.ggml_backend_dev_type(dev) == C.GGML_BACKEND_DEVICE_TYPE_CPU {
+		return NewCPUBackend(threads)
+	}
+	b := C.ggml_backend_dev_init(dev, nil)
+	if b == nil {
+		return nil, fmt.Errorf("ggml backend of device %s failed to start", C.GoString(C.ggml_backend_dev_name(dev)))
+	}
+	cpu, err := NewCPUBackend(threads)
+	if err != nil {
+		C.ggml_backend_free(b)
+		return nil, err
+	}
+	return &Backend{b: b, cpu: cpu.b}, nil
+}
+
+// Name is the backend's name ("CPU", "Vulkan0", "CUDA0", ...).
+func (b *Backend) Name() string { return C.GoString(C.ggml_backend_name(b.b)) }
+
+// IsCPU reports whether the device is the CPU.
+func (b *Backend) IsCPU() bool { return b.b == b.cpu }
+
+// Close stops the backend.
+func (b *Backend) Close() {
+	if b == nil || b.b == nil {
+		return
+	}
+	if b.cpu != b.b {
+		C.ggml_backend_free(b.cpu)
+	}
+	C.ggml_backend_free(b.b)
+	b.b, b.cpu = nil, nil
+}
+
+// PeakDeviceBytes is the most memory the device's ggml buffers (weights,
+// adapters, compute buffers) held at once since the backend started: the
+// original work's max_vram_gb, from ggml's own sizes. On the CPU device it
+// is the host memory of those buffers.
+func (b *Backend) PeakDeviceBytes() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.peak
+}
+
+// Fallbacks counts, per op name ("OUT_PROD", ...), the nodes of one graph
+// that ran on the CPU because the device lacks them (the most over the
+// graphs allocated so far). Empty on the CPU device, and when the device
+// runs everything.
+func (b *Backend) Fallbacks() map[string]int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return maps.Clone(b.fallbacks)
+}
+
+// account adds delta bytes of device memory.
+func (b *Backend) account(delta int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.live += delta
+	b.peak = max(b.peak, b.live)
+}
+
+func (b *Backend) noteFallbacks(counts map[string]int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for op, n := range counts {
+		if b.fallbacks == nil {
+			b.fallbacks = map[string]int{}
+		}
+		b.fallbacks[op] = max(b.fallbacks[op], n)
+	}
+}
+
+// Buffer is backend memory holding the data of a context's tensors.
+type Buffer struct {
+	buf     C.ggml_backend_buffer_t
+	be      *Backend
+	tensors []*C.struct_ggml_tensor
+}
+
+// persistent holds the tensors placed by AllocTensors (weights, adapters,
+// optimizer inputs): every other tensor a graph reads was placed by a
+// graph allocator. Tensors, not buffers: a graph allocator's buffer may be
+// freed and a persistent one made at the same address, and a tensor left
+// pointing at the old one must not pass for persistent.
+var persistent sync.Map // *C.struct_ggml_tensor -> struct{}
+
+// forgetPlacement clears where a graph allocator put g's tensors. ggml's
+// allocator only places tensors whose data is NULL, so a graph placed
+// before the allocator's buffer grew (and was freed), or placed by another
+// graph sharing its tensors, would keep pointers into memory now used
+// otherwise. Persistent tensors are kept; nothing here reads through a
+// possibly freed pointer.
+func (g *Graph) forgetPlacement() {
+	forget := func(t *C.struct_ggml_tensor) {
+		if t == nil || t.buffer == nil {
+			return
+		}
+		if _, ok := persistent.Load(t); ok {
+			return
+		}
+		t.data = nil
+		t.buffer = nil
+	}
+	for i := 0; i < int(C.ggml_graph_n_nodes(g.g)); i++ {
+		n := C.ggml_graph_node(g.g, C.int(i))
+		forget(n)
+		for j := 0; j < C.GGML_MAX_SRC; j++ {
+			forget(n.src[j])
+		}
+	}
+}
+
+// AllocTensors allocates device memory for every tensor of ctx that has
+// none yet. The buffer is marked as holding weights, so the scheduler runs
+// the operations that read them where they are.
+func (b *Backend) AllocTensors(ctx *Context) (*Buffer, error) {
+	if ctx.err != nil {
+		return nil, ctx.err
+	}
+	var placed []*C.struct_ggml_tensor
+	for t := C.ggml_get_first_tensor(ctx.c); t != nil; t = C.ggml_get_next_tensor(ctx.c, t) {
+		if t.buffer == nil {
+			placed = append(placed, t)
+		}
+	}
+	buf := C.ggml_backend_alloc_ctx_tensors(ctx.c, b.b)
+	if buf == nil {
+		return nil, fmt.Errorf("allocating %s memory for tensors failed (out of memory, or no tensors)", b.Name())
+	}
+	C.ggml_backend_buffer_set_usage(buf, C.GGML_BACKEND_BUFFER_USAGE_WEIGHTS)
+	// A device with a small largest allocation gets several buffers behind
+	// one: every tensor that had no memory before has some now.
+	for _, t := range placed {
+		persistent.Store(t, struct{}{})
+	}
+	out := &Buffer{buf: buf, be: b, tensors: placed}
+	b.account(int64(out.Size()))
+	return out, nil
+}
+
+// Size is the buffer's size in bytes.
+func (buf *Buffer) Size() int { return int(C.ggml_backend_buffer_get_size(buf.buf)) }
+
+// Close frees the buffer.
+func (buf *Buffer) Close() {
+	if buf != nil && buf.buf != nil {
+		for _, t := range buf.tensors {
+			persistent.Delete(t)
+		}
+		buf.tensors = nil
+		buf.be.account(-int64(buf.Size()))
+		C.ggml_backend_buffer_free(buf.buf)
+		buf.buf = nil
+	}
+}

@@ -1,0 +1,127 @@
+package bindings
+
+// #include <stdlib.h>
+// #include "ggml.h"
+// #include "ggml-backend.h"
+import "C"
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Allocator places graphs' intermediate tensors and runs them, through
+// ggml's backend scheduler: every node goes to the device unless the
+// device lacks its operation, in which case it runs on the CPU backend,
+// and the scheduler copies tensors across at the boundaries. Inputs
+// (tensors marked SetInput and placed by the allocator) live on the CPU
+// side and are copied to the device when the graph runs.
+//
+// Several graphs may share one allocator and its compute buffers; allocate
+// a graph again before computing it after another one was allocated.
+type Allocator struct {
+	be       *Backend
+	sched    C.ggml_backend_sched_t
+	capacity int                   // tensors the scheduler's tables hold
+	current  *C.struct_ggml_cgraph // the graph allocated last
+	device   int64                 // bytes of the device's compute buffer, as accounted
+}
+
+// NewAllocator makes a graph allocator for the backend.
+func (b *Backend) NewAllocator() *Allocator { return &Allocator{be: b} }
+
+// Alloc assigns memory (and a backend) to every node of g, growing the
+// buffers if needed.
+func (a *Allocator) Alloc(g *Graph) error {
+	g.forgetPlacement()
+	// The scheduler's tables must hold every node and leaf.
+	if need := 2 * int(C.ggml_graph_size(g.g)); a.sched == nil || a.capacity < need {
+		a.freeSched()
+		backends := []C.ggml_backend_t{a.be.b}
+		if !a.be.IsCPU() {
+			backends = append(backends, a.be.cpu)
+		}
+		a.sched = C.ggml_backend_sched_new(&backends[0], nil, C.int(len(backends)), C.size_t(need), false, false)
+		if a.sched == nil {
+			return errors.New("ggml backend scheduler failed to start")
+		}
+		a.capacity = need
+	}
+	C.ggml_backend_sched_reset(a.sched)
+	a.current = nil
+	if !bool(C.ggml_backend_sched_alloc_graph(a.sched, g.g)) {
+		return fmt.Errorf("allocating the compute buffer on %s failed (out of memory?)", a.be.Name())
+	}
+	a.current, g.alloc = g.g, a
+	dev := int64(C.ggml_backend_sched_get_buffer_size(a.sched, a.be.b))
+	a.be.account(dev - a.device)
+	a.device = dev
+	if !a.be.IsCPU() {
+		a.be.noteFallbacks(a.fallbacks(g))
+	}
+	return nil
+}
+
+// fallbacks counts g's computing nodes that the scheduler put on the CPU, by op.
+func (a *Allocator) fallbacks(g *Graph) map[string]int {
+	counts := map[string]int{}
+	for i := 0; i < int(C.ggml_graph_n_nodes(g.g)); i++ {
+		n := C.ggml_graph_node(g.g, C.int(i))
+		switch n.op {
+		case C.GGML_OP_NONE, C.GGML_OP_VIEW, C.GGML_OP_RESHAPE, C.GGML_OP_PERMUTE, C.GGML_OP_TRANSPOSE:
+			continue
+		}
+		if C.ggml_backend_sched_get_tensor_backend(a.sched, n) == a.be.cpu {
+			counts[C.GoString(C.ggml_op_desc(n))]++
+		}
+	}
+	return counts
+}
+
+// BufferSize is the size of the compute buffers in bytes (the device's,
+// plus the CPU's for the operations that fell back).
+func (a *Allocator) BufferSize() int {
+	if a.sched == nil {
+		return 0
+	}
+	n := C.ggml_backend_sched_get_buffer_size(a.sched, a.be.b)
+	if !a.be.IsCPU() {
+		n += C.ggml_backend_sched_get_buffer_size(a.sched, a.be.cpu)
+	}
+	return int(n)
+}
+
+// Close frees the allocator and its buffers.
+func (a *Allocator) Close() {
+	if a != nil {
+		a.freeSched()
+	}
+}
+
+func (a *Allocator) freeSched() {
+	if a.sched != nil {
+		C.ggml_backend_sched_free(a.sched)
+		a.sched, a.current = nil, nil
+		a.be.account(-a.device)
+		a.device = 0
+	}
+}
+
+// Compute evaluates a graph: through the scheduler that allocated it last,
+// or, for a graph whose tensors all have memory of their own, directly on
+// the device.
+func (b *Backend) Compute(g *Graph) error {
+	var st C.enum_ggml_status
+	switch a := g.alloc; {
+	case a == nil:
+		st = C.ggml_backend_graph_compute(b.b, g.g)
+	case a.current != g.g:
+		return errors.New("compute: another graph was allocated since this one: allocate it again")
+	default:
+		st = C.ggml_backend_sched_graph_compute(a.sched, g.g)
+	}
+	if st != C.GGML_STATUS_SUCCESS {
+		return fmt.Errorf("ggml graph compute on %s failed (status %d)", b.Name(), int(st))
+	}
+	return nil
+}
