@@ -51,7 +51,8 @@ func newBackend(dev C.ggml_backend_dev_t, threads int) (*Backend, error) {
 	}
 	b := C.ggml_backend_dev_init(dev, nil)
 	if b == nil {
-		return nil, fmt.Errorf("ggml backend of device %s failed to start", C.GoString(C.ggml_backend_dev_name(dev)))
+		d := Device{dev}
+		return nil, nativeError(fmt.Sprintf("starting a backend on %s (%s)", d.Name(), d.Description()))
 	}
 	cpu, err := NewCPUBackend(threads)
 	if err != nil {

@@ -73,16 +73,8 @@ func (d Device) IsCPU() bool {
 }
 
 // NewBackend starts a backend on the device; threads applies to the CPU.
-func (d Device) NewBackend(threads int) (*Backend, error) {
-	if d.IsCPU() {
-		return NewCPUBackend(threads)
-	}
-	b := C.ggml_backend_dev_init(d.d, nil)
-	if b == nil {
-		return nil, nativeError(fmt.Sprintf("starting a backend on %s (%s)", d.Name(), d.Description()))
-	}
-	return &Backend{b: b}, nil
-}
+// A GPU's backend has the CPU backend behind it (see Backend).
+func (d Device) NewBackend(threads int) (*Backend, error) { return newBackend(d.d, threads) }
 
 // BackendLibrary is one GPU backend library ragtune looked for, and what came of it.
 type BackendLibrary struct {
@@ -349,8 +341,9 @@ func missingLibrary(kind, ggmlName, file, target string) error {
 	if len(tried) > 0 {
 		return fmt.Errorf("no usable %s backend library (%s); build it with `%s`", ggmlName, strings.Join(tried, "; "), target)
 	}
+	dirs := append(BackendDirs(kind), filepath.Join(cacheDir(), "backends", kind+"-*", "lib"))
 	return fmt.Errorf("no %s backend library found (looked for %s in %s); build it with `%s`, or set RAGTUNE_BACKEND_DIR to its folder",
-		ggmlName, file, strings.Join(BackendDirs(kind), ", "), target)
+		ggmlName, file, strings.Join(dirs, ", "), target)
 }
 
 // CPUFeatures are the SIMD features ggml's CPU backend was compiled with.
