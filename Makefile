@@ -4,13 +4,19 @@ SHELL := /bin/bash
 GO ?= go
 ENV := . scripts/env.sh &&
 
-.PHONY: build test demo bench deps fuzz
+.PHONY: build test demo bench deps fuzz vulkan cuda
 
 build: deps
 	$(ENV) $(GO) build -o bin/ragtune ./cli/ragtune
 
 deps:
 	@$(GO) mod download
+
+# Optional GPU backend libraries, loaded at run time from bin/lib (built
+# from the same ggml sources, cached outside the clone; see scripts/build-backend).
+# make cuda CUDA_ARCHITECTURES=90 builds for one card generation only.
+vulkan cuda: deps
+	CUDA_ARCHITECTURES=$(CUDA_ARCHITECTURES) ./scripts/build-backend $@
 
 test: build
 	./scripts/test-deps
