@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/ragtune/ragtune/bindings"
+	"github.com/ragtune/ragtune/retrieval"
 	"github.com/ragtune/ragtune/retrieval/dataset"
 	"github.com/ragtune/ragtune/tune/encoder"
+	"github.com/ragtune/ragtune/tune/energy"
 	"github.com/ragtune/ragtune/tune/model"
 )
 
@@ -59,6 +61,18 @@ type Config struct {
 	// TrainFraction keeps a seeded random part of the training examples
 	// (few-shot studies); 0 or 1 keeps all.
 	TrainFraction float64
+	// Device is where the model runs, as --device names it ("" is the
+	// CPU); a run may resume on another device.
+	Device string `json:"-"`
+	// Validation bounds (see Sample): at most ValQueries queries (0: all)
+	// and ValDocs documents (0: the whole corpus); NoVal skips validation.
+	// The same bounds apply to test-split evaluations of the objective.
+	ValQueries int  `json:",omitempty"`
+	ValDocs    int  `json:",omitempty"`
+	NoVal      bool `json:",omitempty"`
+	// Energy configures the run's energy meter (not part of the
+	// configuration a checkpoint must match).
+	Energy energy.Options `json:"-"`
 }
 
 // Defaults fills unset fields.
@@ -162,6 +176,25 @@ type Result struct {
 	TrainableParams  int           `json:"trainable_params"`
 	// Memory mode of the step: "whole graph", "recompute" or "grad-cache N".
 	StepMode string `json:"step_mode"`
+	// The device, its peak memory in ggml's buffers and the ops that fell
+	// back to the CPU (device, peak_device_bytes, cpu_fallback_ops).
+	bindings.Usage
+	// Validation is what validation covered and was expected to cost.
+	Validation *ValidationPlan `json:"validation,omitempty"`
+	// Energy is the run's energy and emissions (also a row of
+	// RUN_DIR/emissions.csv).
+	Energy *energy.Report `json:"energy,omitempty"`
+}
+
+// ValidationPlan is what validation will cost, said before training.
+type ValidationPlan struct {
+	SampleInfo
+	Passes int `json:"passes"` // the base model's and one per epoch
+	// Texts is what all passes embed (documents once when they are cached).
+	Texts int `json:"texts"`
+	// TextsPerSecond is measured on a few of the documents with the model.
+	TextsPerSecond   float64 `json:"texts_per_second"`
+	EstimatedSeconds float64 `json:"estimated_seconds"`
 }
 
 // DivergedError reports a loss that became NaN or infinite.
@@ -176,10 +209,12 @@ func (e *DivergedError) Error() string {
 
 // Hooks let a caller follow a run. Step runs after every optimizer step;
 // Epoch after every validation (a non-nil error stops the run with it, so a
-// hyperparameter search can prune).
+// hyperparameter search can prune); Validation once before training, with
+// what validation will cost.
 type Hooks struct {
-	Step  func(Progress)
-	Epoch func(EpochEvent) error
+	Step       func(Progress)
+	Epoch      func(EpochEvent) error
+	Validation func(ValidationPlan)
 }
 
 // EpochEvent is one epoch's validation, with a way to score the model of
@@ -193,21 +228,35 @@ type EpochEvent struct {
 // Run trains modelPath on d and writes RUN_DIR/adapter.gguf (lora, qlora)
 // or RUN_DIR/model.gguf (full), with checkpoints, logs and validation. A run
 // directory that holds a checkpoint of the same configuration resumes.
+// Every run that starts training adds its energy to RUN_DIR/emissions.csv
+// (and samples RUN_DIR/gpu_power_log.csv when there are GPUs), whether it
+// ends well or not.
 func Run(ctx context.Context, modelPath string, d *dataset.Dataset, outDir string, cfg Config, hooks Hooks) (*Result, error) {
 	cfg.Defaults()
 	start := time.Now()
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return nil, err
 	}
+	eopts := cfg.Energy
+	eopts.GPULog = filepath.Join(outDir, "gpu_power_log.csv")
+	meter := energy.Start(eopts)
 	r, err := newRun(modelPath, d, outDir, cfg)
 	if err != nil {
+		meter.Stop()
 		return nil, err
 	}
 	defer r.close()
 	res, err := r.loop(ctx, hooks)
+	rep, merr := meter.Stop()
+	merr = errors.Join(merr, energy.AppendEmissions(filepath.Join(outDir, "emissions.csv"), rep, "ragtune", filepath.Base(outDir)))
 	if res != nil {
 		res.WallSeconds = time.Since(start).Seconds()
 		res.PeakRSSBytes = PeakRSS()
+		res.Usage = r.be.Usage()
+		res.Energy = &rep
+	}
+	if err == nil && merr != nil {
+		err = fmt.Errorf("energy accounting: %w", merr)
 	}
 	return res, err
 }
@@ -235,7 +284,7 @@ func newRun(modelPath string, d *dataset.Dataset, outDir string, cfg Config) (*r
 		return nil, err
 	}
 	var err error
-	if r.be, err = bindings.NewCPUBackend(cfg.Threads); err != nil {
+	if r.be, err = bindings.OpenBackend(cfg.Device, cfg.Threads); err != nil {
 		return nil, err
 	}
 	opts := model.LoadOptions{WidenF16: true}
@@ -314,8 +363,8 @@ func newRun(modelPath string, d *dataset.Dataset, outDir string, cfg Config) (*r
 			}
 		}
 	}
-	if split != "" {
-		if r.val, err = NewValidator(d, split, cfg.EvalK); err != nil {
+	if split != "" && !cfg.NoVal {
+		if r.val, err = NewSampledValidator(d, split, cfg.EvalK, cfg.valSample()); err != nil {
 			r.close()
 			return nil, err
 		}
@@ -359,19 +408,53 @@ func (r *run) evaluate(ctx context.Context) (Scores, error) {
 	return r.evaluateWith(ctx, r.val)
 }
 
+// encoder embeds with the live model.
+func (r *run) encoder() *encoder.Encoder {
+	return encoder.FromModel(r.m, r.be, r.tok, encoder.Options{Threads: r.cfg.Threads, Batch: 32, QueryOnlyAdapter: r.cfg.QuerySideOnly})
+}
+
 func (r *run) evaluateWith(ctx context.Context, v *Validator) (Scores, error) {
-	enc := encoder.FromModel(r.m, r.be, r.tok, encoder.Options{Threads: r.cfg.Threads, Batch: 32, QueryOnlyAdapter: r.cfg.QuerySideOnly})
+	enc := r.encoder()
 	defer enc.Close()
 	return v.Evaluate(ctx, enc)
 }
 
 // evaluateSplit scores the live model on any split of the dataset.
 func (r *run) evaluateSplit(ctx context.Context, split string) (Scores, error) {
-	v, err := NewValidator(r.data, split, r.cfg.EvalK)
+	v, err := NewSampledValidator(r.data, split, r.cfg.EvalK, r.cfg.valSample())
 	if err != nil {
 		return nil, err
 	}
 	return r.evaluateWith(ctx, v)
+}
+
+func (c *Config) valSample() Sample {
+	return Sample{Queries: c.ValQueries, Docs: c.ValDocs, Seed: valSeed}
+}
+
+// planValidation says what validation will embed over passes evaluations
+// and how long that should take, from the speed of the model on a few of
+// the documents.
+func (r *run) planValidation(ctx context.Context, passes int) (ValidationPlan, error) {
+	p := ValidationPlan{SampleInfo: r.val.Info(), Passes: passes}
+	docPasses := passes
+	if r.val.CacheDocs {
+		docPasses = min(passes, 1)
+	}
+	p.Texts = p.Docs*docPasses + p.Queries*passes
+	docs, _ := r.val.Texts()
+	probe := docs[:min(len(docs), 32)]
+	enc := r.encoder()
+	defer enc.Close()
+	start := time.Now()
+	if _, err := enc.Embed(ctx, probe, retrieval.Document); err != nil {
+		return p, fmt.Errorf("measuring embedding speed: %w", err)
+	}
+	if sec := time.Since(start).Seconds(); sec > 0 {
+		p.TextsPerSecond = float64(len(probe)) / sec
+		p.EstimatedSeconds = float64(p.Texts) / p.TextsPerSecond
+	}
+	return p, nil
 }
 
 func (r *run) loop(ctx context.Context, hooks Hooks) (*Result, error) {
@@ -405,6 +488,20 @@ func (r *run) loop(ctx context.Context, hooks Hooks) (*Result, error) {
 	}
 	if r.log, err = openCSVLog(filepath.Join(r.dir, "train_log.csv"), st.Step); err != nil {
 		return nil, err
+	}
+	if r.val != nil {
+		passes := min(cfg.Epochs, (total+stepsPerEpoch-1)/stepsPerEpoch) - st.Epoch
+		if st.Base == nil {
+			passes++
+		}
+		plan, err := r.planValidation(ctx, max(passes, 0))
+		if err != nil {
+			return nil, err
+		}
+		res.Validation = &plan
+		if hooks.Validation != nil {
+			hooks.Validation(plan)
+		}
 	}
 	if r.val != nil && st.Base == nil {
 		s, err := r.evaluate(ctx)
