@@ -96,15 +96,18 @@ func Extract(s Study) (*Data, error) {
 	if len(s.Metrics) != len(s.Directions) {
 		return nil, fmt.Errorf("study %q: %d metric names for %d objectives", s.Name, len(s.Metrics), len(s.Directions))
 	}
-	d := &Data{Study: s.Name, Metrics: s.Metrics, Counts: map[string]int{}, ValTest: []ValTestPair{}, Baselines: []Baseline{}, Sections: []sectionData{}}
+	// Empty lists stay lists in the JSON: the page maps over them.
+	d := &Data{Study: s.Name, Metrics: s.Metrics, Counts: map[string]int{}, Trials: []TrialData{}, Attrs: []string{},
+		Numeric: []string{}, ValTest: []ValTestPair{}, Baselines: []Baseline{}, Sections: []sectionData{}}
 	for _, dir := range s.Directions {
 		d.Directions = append(d.Directions, map[hpo.Direction]string{hpo.Maximize: "maximize", hpo.Minimize: "minimize"}[dir])
 	}
-	d.Params = paramInfos(s.Trials)
+	d.Params = append([]ParamInfo{}, paramInfos(s.Trials)...)
 	attrSeen, numeric := map[string]bool{}, map[string]bool{}
 	for _, t := range s.Trials {
 		d.Counts[t.State.String()]++
-		td := TrialData{Number: t.Number, State: t.State.String(), Params: map[string]any{}, Attrs: map[string]any{}}
+		td := TrialData{Number: t.Number, State: t.State.String(), Values: []*float64{}, Params: map[string]any{},
+			Intermediate: [][2]*float64{}, Attrs: map[string]any{}}
 		for _, v := range t.Values {
 			td.Values = append(td.Values, finite(v))
 		}
@@ -140,7 +143,7 @@ func Extract(s Study) (*Data, error) {
 		}
 		d.Trials = append(d.Trials, td)
 	}
-	d.Attrs = orderAttrs(attrSeen)
+	d.Attrs = append(d.Attrs, orderAttrs(attrSeen)...)
 	for _, k := range d.Attrs {
 		if numeric[k] {
 			d.Numeric = append(d.Numeric, k)
