@@ -10,11 +10,13 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/ragtune/ragtune/tune/energy"
 	"github.com/ragtune/ragtune/tune/hpo/storage"
 )
 
@@ -29,13 +31,19 @@ import (
 //   - a non-zero exit fails the trial with its status and the tail of stderr;
 //     a result {"error": "diverged"} fails it with that reason.
 //
+// The result also gets what the kernel accounted for the command (and the
+// processes it waited for): wall_seconds, cpu_seconds, peak_rss_bytes, and
+// codecarbon's estimate of their energy_kwh and emissions_kg with its
+// energy_method; keys the command printed itself are kept as printed.
+//
 // Python's NaN/Infinity tokens are accepted on stdout.
 type Command struct {
 	Cmd       string
-	Dir       string        // working directory ("" = current)
-	Env       []string      // extra environment, KEY=VALUE
-	KillGrace time.Duration // SIGTERM → SIGKILL delay; default 10s
-	Stderr    io.Writer     // also receives the command's stderr (nil: kept only for reasons)
+	Dir       string         // working directory ("" = current)
+	Env       []string       // extra environment, KEY=VALUE
+	KillGrace time.Duration  // SIGTERM → SIGKILL delay; default 10s
+	Stderr    io.Writer      // also receives the command's stderr (nil: kept only for reasons)
+	Energy    energy.Options // carbon intensity and CPU power of the estimate
 }
 
 // stderrTail keeps the last bytes of stderr for failure reasons.
@@ -84,6 +92,7 @@ func (c *Command) Run(ctx context.Context, t Trial, report ReportFunc) (Result, 
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, Failf("starting %q: %v", c.Cmd, err)
 	}
@@ -174,6 +183,11 @@ loop:
 		return nil, Failf("%v", e)
 	}
 	res := Result{}
+	if cpu, rss, err := energy.ChildUsage(cmd.ProcessState); err == nil {
+		e := energy.Process(cpu, time.Since(start).Seconds(), rss, c.Energy.CPUPower, runtime.NumCPU(), c.Energy.CarbonIntensity)
+		res["wall_seconds"], res["cpu_seconds"], res["peak_rss_bytes"] = e.DurationSeconds, e.CPUSeconds, float64(e.PeakRSSBytes)
+		res["energy_kwh"], res["emissions_kg"], res["energy_method"] = e.EnergyKWh, e.EmissionsKg, e.Method
+	}
 	for k, v := range obj {
 		if i, ok := v.(int64); ok {
 			v = float64(i)

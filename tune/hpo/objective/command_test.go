@@ -3,10 +3,14 @@ package objective
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ragtune/ragtune/tune/energy"
 )
 
 // quadratic reads x from the params with awk, reports three steps and
@@ -95,4 +99,32 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// The kernel's accounting of the command (its children included) reaches
+// the result with codecarbon's energy estimate; what the command reports
+// itself wins.
+func TestCommandUsageAndEnergy(t *testing.T) {
+	// awk, a child of the shell, holds a 60 MB string and loops for CPU time.
+	burn := `awk 'BEGIN { s = "x"; while (length(s) < 6e7) s = s s; for (i = 0; i < 1000000; i++) x += i; print "{\"score\": " length(s) / 1e8 "}" }'`
+	c := &Command{Cmd: burn, Energy: energy.Options{CarbonIntensity: 100, CPUPower: 50}}
+	res, err := c.Run(context.Background(), Trial{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpu, _ := res["cpu_seconds"].(float64)
+	wall, _ := res["wall_seconds"].(float64)
+	rss, _ := res["peak_rss_bytes"].(float64)
+	kwh, _ := res["energy_kwh"].(float64)
+	if res["score"] != 0.671089 || cpu <= 0 || wall <= 0 || rss < 60e6 {
+		t.Fatalf("result %v", res)
+	}
+	want := energy.Process(cpu, wall, int64(rss), 50, runtime.NumCPU(), 100)
+	if math.Abs(kwh-want.EnergyKWh) > 1e-15 || res["emissions_kg"] != kwh*0.1 || res["energy_method"] != want.Method {
+		t.Errorf("energy %v kWh, %v kg, %v; want %+v", kwh, res["emissions_kg"], res["energy_method"], want)
+	}
+	res, err = (&Command{Cmd: `echo '{"score": 1, "energy_kwh": 0.5}'`}).Run(context.Background(), Trial{}, nil)
+	if err != nil || res["energy_kwh"] != 0.5 {
+		t.Errorf("the command's own energy_kwh was replaced: %v %v", res, err)
+	}
 }
