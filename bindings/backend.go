@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"sync"
 )
 
@@ -98,6 +100,31 @@ func (b *Backend) Fallbacks() map[string]int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return maps.Clone(b.fallbacks)
+}
+
+// Usage is what a run did on its device, for summaries and --json.
+type Usage struct {
+	Device          string         `json:"device"` // the backend's name: "CPU", "Vulkan0", ...
+	PeakDeviceBytes int64          `json:"peak_device_bytes"`
+	Fallbacks       map[string]int `json:"cpu_fallback_ops,omitempty"`
+}
+
+// Usage reports the device, its peak memory and the ops that fell back.
+func (b *Backend) Usage() Usage {
+	return Usage{Device: b.Name(), PeakDeviceBytes: b.PeakDeviceBytes(), Fallbacks: b.Fallbacks()}
+}
+
+// Summary is one line for a run's summary: "device Vulkan0, peak 120.5 MiB, CPU fallback: CUSTOM 3".
+func (u Usage) Summary() string {
+	s := fmt.Sprintf("device %s, peak %.1f MiB", u.Device, float64(u.PeakDeviceBytes)/(1<<20))
+	if len(u.Fallbacks) == 0 {
+		return s
+	}
+	var ops []string
+	for _, op := range slices.Sorted(maps.Keys(u.Fallbacks)) {
+		ops = append(ops, fmt.Sprintf("%s %d", op, u.Fallbacks[op]))
+	}
+	return s + ", CPU fallback: " + strings.Join(ops, ", ")
 }
 
 // account adds delta bytes of device memory.
@@ -201,4 +228,17 @@ func (buf *Buffer) Close() {
 		C.ggml_backend_buffer_free(buf.buf)
 		buf.buf = nil
 	}
+}
+
+// OpenBackend starts the backend of the device a --device value names
+// (see SelectDevice); "" is the CPU, without looking for GPU libraries.
+func OpenBackend(spec string, threads int) (*Backend, error) {
+	if spec == "" {
+		return NewCPUBackend(threads)
+	}
+	d, err := SelectDevice(spec)
+	if err != nil {
+		return nil, err
+	}
+	return d.NewBackend(threads)
 }

@@ -14,6 +14,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/ragtune/ragtune/bindings"
 	"github.com/ragtune/ragtune/bindings/safefile"
 	"github.com/ragtune/ragtune/retrieval"
 	"github.com/ragtune/ragtune/tune/encoder"
@@ -31,6 +32,7 @@ func modelFlags() []ucli.Flag {
 		&ucli.IntFlag{Name: "max-tokens", Usage: "cut texts longer than this many tokens (default: the model's context)"},
 		&ucli.BoolFlag{Name: "normalize", Usage: "L2-normalise the embeddings"},
 		&ucli.StringFlag{Name: "query-instruction", Usage: "prefix for query texts (e5-mistral: \"Instruct: <task>\\nQuery: \")"},
+		deviceFlag(),
 	}
 }
 
@@ -42,12 +44,21 @@ func openEmbedder(c *ucli.Context) (*encoder.Encoder, error) {
 	if path == "" {
 		return nil, fmt.Errorf("--model is required")
 	}
-	return encoder.Open(path, encoderOptions(c))
+	opts := encoderOptions(c)
+	if opts.Engine != encoder.EngineLlama {
+		d, err := selectDevice(c)
+		if err != nil {
+			return nil, err
+		}
+		opts.Device = d.Spec()
+	}
+	return encoder.Open(path, opts)
 }
 
 func encoderOptions(c *ucli.Context) encoder.Options {
 	return encoder.Options{
 		Engine:           c.String("engine"),
+		Device:           c.String("device"),
 		Threads:          c.Int("threads"),
 		Batch:            c.Int("batch"),
 		MaxTokens:        c.Int("max-tokens"),
@@ -89,6 +100,7 @@ type embedSummary struct {
 	Engine       string  `json:"engine"`
 	Dim          int     `json:"dim"`
 	Out          string  `json:"out"`
+	bindings.Usage
 }
 
 func readEmbedInput(path string) ([]embedInput, error) {
@@ -180,13 +192,14 @@ func runEmbed(c *ucli.Context) error {
 	sum := embedSummary{
 		Texts: st.Texts, Tokens: st.Tokens, Truncated: st.Truncated, Seconds: elapsed,
 		TextsPerSec: float64(st.Texts) / elapsed, TokensPerSec: float64(st.Tokens) / elapsed,
-		Engine: c.String("engine"), Dim: enc.Dim(), Out: c.String("out"),
+		Engine: c.String("engine"), Dim: enc.Dim(), Out: c.String("out"), Usage: enc.Usage(),
 	}
 	if c.Bool("json") {
 		return printJSON(c.App.Writer, sum)
 	}
 	fmt.Fprintf(c.App.Writer, "embedded %d texts (%d tokens, %d truncated) in %.2fs: %.1f texts/s, %.0f tokens/s -> %s\n",
 		sum.Texts, sum.Tokens, sum.Truncated, elapsed, sum.TextsPerSec, sum.TokensPerSec, sum.Out)
+	fmt.Fprintln(c.App.Writer, sum.Usage.Summary())
 	return nil
 }
 

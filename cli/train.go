@@ -51,6 +51,7 @@ func trainFlags() []ucli.Flag {
 		&ucli.IntFlag{Name: "eval-k", Value: 10, Usage: "validation cut-off k (nDCG@k, Recall@k, MRR@k)"},
 		&ucli.Uint64Flag{Name: "seed", Value: 1},
 		&ucli.IntFlag{Name: "threads", Value: defaultThreads()},
+		deviceFlag(),
 	}
 }
 
@@ -113,7 +114,13 @@ func runTrain(c *ucli.Context) error {
 			return nil
 		},
 	}
-	res, err := train.Run(ctx, c.String("model"), d, c.String("out"), trainConfig(c), hooks)
+	cfg := trainConfig(c)
+	dev, err := selectDevice(c)
+	if err != nil {
+		return err
+	}
+	cfg.Device = dev.Spec()
+	res, err := train.Run(ctx, c.String("model"), d, c.String("out"), cfg, hooks)
 	bar.Done()
 	var div *train.DivergedError
 	if errors.As(err, &div) {
@@ -135,6 +142,7 @@ func runTrain(c *ucli.Context) error {
 	}
 	fmt.Fprintf(w, "peak RSS %.0f MiB, weights %.1f MiB, compute buffer %.0f MiB (%s), %.3g training FLOPs -> %s\n",
 		float64(res.PeakRSSBytes)/(1<<20), float64(res.WeightBytes)/(1<<20), float64(res.ComputeBytes)/(1<<20), res.StepMode, res.TrainFLOPs, res.Output)
+	fmt.Fprintln(w, res.Usage.Summary())
 	return nil
 }
 

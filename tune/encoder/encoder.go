@@ -20,7 +20,10 @@ const (
 
 // Options configure an Encoder.
 type Options struct {
-	Engine    string // EngineGGML (default) or EngineLlama
+	Engine string // EngineGGML (default) or EngineLlama
+	// Device is where the ggml engine runs, as --device names it ("" is
+	// the CPU); llama.cpp's engine always runs on the CPU.
+	Device    string
 	Threads   int
 	Batch     int  // texts per compute
 	MaxTokens int  // per text; 0: the model's context length
@@ -129,6 +132,15 @@ func (e *Encoder) Config() model.Config { return e.cfg }
 
 // Tokenizer is the shared tokenizer.
 func (e *Encoder) Tokenizer() *Tokenizer { return e.tok }
+
+// Usage is the device the encoder runs on, its peak memory and the ops
+// that fell back to the CPU (llama.cpp's engine: the CPU, unmeasured).
+func (e *Encoder) Usage() bindings.Usage {
+	if g, ok := e.eng.(*graphEngine); ok {
+		return g.be.Usage()
+	}
+	return bindings.Usage{Device: "CPU"}
+}
 
 // Stats returns the running counts.
 func (e *Encoder) Stats() Stats { return e.stats }

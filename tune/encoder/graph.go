@@ -63,7 +63,7 @@ const seqRound = 16
 func paddedLen(n int) int { return (n + seqRound - 1) / seqRound * seqRound }
 
 func newGraphEngine(path string, tok *Tokenizer, opts Options) (*graphEngine, error) {
-	be, err := bindings.NewCPUBackend(opts.Threads)
+	be, err := bindings.OpenBackend(opts.Device, opts.Threads)
 	if err != nil {
 		return nil, err
 	}
