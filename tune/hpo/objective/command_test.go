@@ -120,7 +120,7 @@ func TestCommandUsageAndEnergy(t *testing.T) {
 		t.Fatalf("result %v", res)
 	}
 	want := energy.Process(cpu, wall, int64(rss), 50, runtime.NumCPU(), 100)
-	if math.Abs(kwh-want.EnergyKWh) > 1e-15 || res["emissions_kg"] != kwh*0.1 || res["energy_method"] != want.Method {
+	if math.Abs(kwh-want.EnergyKWh) > 1e-15 || res["emissions_kg"] != want.EmissionsKg || res["energy_method"] != want.Method {
 		t.Errorf("energy %v kWh, %v kg, %v; want %+v", kwh, res["emissions_kg"], res["energy_method"], want)
 	}
 	res, err = (&Command{Cmd: `echo '{"score": 1, "energy_kwh": 0.5}'`}).Run(context.Background(), Trial{}, nil)
