@@ -196,15 +196,28 @@ func TestReportInChromium(t *testing.T) {
 		t.Errorf("drawn Pareto front %s, study's %s", got, want)
 	}
 
-	// Tooltips: hovering shows the trial and its parameters as text, probe included.
-	tipText := evalJSON[string](t, ctx, `(() => {
-  const c = ragtuneReport.charts['chart-pareto'];
-  c.dispatchAction({type: 'showTip', seriesIndex: 1, dataIndex: 0});
-  const tips = Array.from(document.querySelectorAll('#chart-pareto div')).filter(d => d.textContent.includes('Trial '));
-  return tips.length ? tips[tips.length - 1].textContent : '';
+	// Tooltips: hovering shows the trial and its parameters as text; hover
+	// every Pareto point, so the probed scheduler choice is shown too.
+	tips := evalJSON[[]string](t, ctx, `(() => {
+  const c = ragtuneReport.charts['chart-pareto'], out = [];
+  c.getOption().series.forEach((s, si) => s.data.forEach((_, di) => {
+    c.dispatchAction({type: 'showTip', seriesIndex: si, dataIndex: di});
+    const tips = Array.from(document.querySelectorAll('#chart-pareto div')).filter(d => d.textContent.startsWith('Trial '));
+    out.push(tips.length ? tips[tips.length - 1].textContent : '');
+  }));
+  return out;
 })()`)
-	if !strings.Contains(tipText, "Trial ") || !strings.Contains(tipText, "scheduler") {
-		t.Errorf("Pareto tooltip %q lacks the trial and its parameters", tipText)
+	shown := 0
+	for _, tip := range tips {
+		if !strings.Contains(tip, "Trial ") || !strings.Contains(tip, "scheduler") {
+			t.Errorf("Pareto tooltip %q lacks the trial and its parameters", tip)
+		}
+		if strings.Contains(tip, "onerror=") {
+			shown++
+		}
+	}
+	if shown == 0 {
+		t.Error("no tooltip showed the probe as text")
 	}
 	evalJSON[chromedp.Void](t, ctx, `ragtuneReport.charts['chart-sec-extra-0'].dispatchAction({type: 'showTip', seriesIndex: 0, dataIndex: 0})`)
 
