@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/ragtune/ragtune/retrieval/dataset"
 	"github.com/ragtune/ragtune/retrieval/evaluate"
+	"github.com/ragtune/ragtune/retrieval/hybrid"
 	"github.com/ragtune/ragtune/retrieval/index"
 	"github.com/ragtune/ragtune/retrieval/indexdir"
 )
@@ -22,7 +24,7 @@ func init() {
 		Name:      "eval",
 		Usage:     "retrieve for judged queries and report nDCG, recall, precision, MRR, MAP and hit rate",
 		ArgsUsage: " ",
-		Flags: append(modelFlags(),
+		Flags: append(append(modelFlags(),
 			&ucli.StringFlag{Name: "index", Usage: "index folder to search (or --run)"},
 			&ucli.StringFlag{Name: "run", Usage: "score an existing run file instead of searching an index"},
 			&ucli.StringFlag{Name: "queries", Usage: "queries.jsonl[.gz] ({\"_id\", \"text\"})"},
@@ -39,7 +41,7 @@ func init() {
 			&ucli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the bootstrap and the randomisation test"},
 			&ucli.BoolFlag{Name: "json", Usage: "print JSON"},
 			&ucli.BoolFlag{Name: "quiet", Usage: "no progress line"},
-		),
+		), fusionFlags()...),
 		Action: runEval,
 	})
 }
@@ -51,6 +53,10 @@ type evalOutput struct {
 	UnknownDocs        int                    `json:"judged_docs_not_in_index,omitempty"`
 	CI                 map[string]evaluate.CI `json:"ci,omitempty"`
 	Compare            map[string]comparison  `json:"compare,omitempty"`
+	// Fusion is how a hybrid index fused its rankings, and why.
+	Fusion *hybrid.Choice `json:"fusion,omitempty"`
+	// FusionRecorded: this eval chose the fusion and wrote it into the index's manifest.
+	FusionRecorded bool `json:"fusion_recorded,omitempty"`
 }
 
 type comparison struct {
@@ -92,7 +98,7 @@ func runEval(c *ucli.Context) error {
 			return err
 		}
 	case c.String("index") != "":
-		if run, err = searchIndex(c, judged); err != nil {
+		if run, err = searchIndex(c, judged, &out); err != nil {
 			return err
 		}
 		if docs, err = index.LoadDocs(c.String("index")); err != nil {
@@ -140,6 +146,12 @@ func runEval(c *ucli.Context) error {
 	if c.Bool("json") {
 		return printJSON(c.App.Writer, out)
 	}
+	if out.Fusion != nil {
+		fmt.Fprintln(c.App.Writer, out.Fusion.Summary())
+		if out.FusionRecorded {
+			fmt.Fprintf(c.App.Writer, "fusion recorded in %s\n", filepath.Join(c.String("index"), index.ManifestFile))
+		}
+	}
 	printEvalTable(c.App.Writer, out, ks)
 	return nil
 }
@@ -164,14 +176,23 @@ func loadJudgments(c *ucli.Context) ([]evaluate.Query, evaluate.Qrels, error) {
 	return queries, qrels, err
 }
 
-// searchIndex runs the judged queries through the index folder.
-func searchIndex(c *ucli.Context, judged []evaluate.Query) (evaluate.Run, error) {
+// searchIndex runs the judged queries through the index folder; a hybrid
+// folder's fusion goes into out.
+func searchIndex(c *ucli.Context, judged []evaluate.Query, out *evalOutput) (evaluate.Run, error) {
 	dir := c.String("index")
 	m, err := index.ReadManifest(dir)
 	if err != nil {
 		return nil, err
 	}
+	fusion, err := parseFusionFlags(c)
+	if err != nil {
+		return nil, err
+	}
+	if m.Kind != index.Hybrid && (!fusion.auto || fusion.weight) {
+		return nil, fmt.Errorf("--fusion: %s is a %s index, not hybrid", dir, m.Kind)
+	}
 	var encode evaluate.QueryEncoder
+	var byID map[string][]float32 // query vectors given, when they are
 	if p := c.String("query-vectors"); p != "" {
 		vs, err := index.ReadVectors(p)
 		if err != nil {
@@ -181,8 +202,7 @@ func searchIndex(c *ucli.Context, judged []evaluate.Query) (evaluate.Run, error)
 		for i, q := range judged {
 			ids[i] = q.ID
 		}
-		byID, err := matchQueryVectors(c, ids, vs)
-		if err != nil {
+		if byID, err = matchQueryVectors(c, ids, vs); err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
 		encode = evaluate.LookupQueries(byID)
@@ -195,13 +215,57 @@ func searchIndex(c *ucli.Context, judged []evaluate.Query) (evaluate.Run, error)
 			defer closer.Close()
 		}
 	}
-	r, _, err := indexdir.Open(dir, encode, nil, evaluate.RunDepth)
+	parts, err := indexdir.OpenParts(dir, encode, nil)
 	if err != nil {
 		return nil, err
 	}
+	var spec hybrid.Spec
+	if m.Kind == index.Hybrid {
+		if out.Fusion, out.FusionRecorded, err = evalFusion(c, dir, parts, fusion, byID); err != nil {
+			return nil, err
+		}
+		spec = out.Fusion.Spec
+	}
+	r := parts.Retriever(spec, evaluate.RunDepth)
 	bar := newProgress("eval", len(judged), c.Bool("quiet") || c.Bool("json"))
 	defer bar.Done()
 	return evaluate.Retrieve(context.Background(), r, judged, evaluate.RunDepth, 256, func(done int) { bar.Update(done, "") })
+}
+
+// evalFusion resolves a hybrid folder's fusion for eval, on the validation
+// split of --data when there is one (and, with --query-vectors, vectors for
+// all its queries). A choice made here on validation is written into the
+// folder's manifest, so that a later eval (of the test split) uses it
+// without looking at test.
+func evalFusion(c *ucli.Context, dir string, parts *indexdir.Parts, req fusionRequest, byID map[string][]float32) (*hybrid.Choice, bool, error) {
+	var val *judgments
+	if d := c.String("data"); d != "" {
+		var err error
+		if val, err = loadValidation(d); err != nil {
+			return nil, false, err
+		}
+	}
+	if val != nil && byID != nil {
+		judged, _ := evaluate.JudgedQueries(val.queries, val.qrels)
+		for _, q := range judged {
+			if _, ok := byID[q.ID]; !ok {
+				val = nil // no vectors to choose with
+				break
+			}
+		}
+	}
+	recorded := parts.Manifest.Fusion
+	choice, err := resolveFusion(c, parts, req, recorded, val)
+	if err != nil {
+		return nil, false, err
+	}
+	if req.auto && recorded == nil && choice.Chosen == hybrid.ChosenOnSplit {
+		if err := indexdir.RecordFusion(dir, choice); err != nil {
+			return nil, false, err
+		}
+		return choice, true, nil
+	}
+	return choice, false, nil
 }
 
 // matchQueryVectors maps query ids to vectors. Vectors carrying an _id match

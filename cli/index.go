@@ -14,6 +14,7 @@ import (
 	"github.com/ragtune/ragtune/retrieval"
 	"github.com/ragtune/ragtune/retrieval/bm25"
 	"github.com/ragtune/ragtune/retrieval/evaluate"
+	"github.com/ragtune/ragtune/retrieval/hybrid"
 	"github.com/ragtune/ragtune/retrieval/index"
 	"github.com/ragtune/ragtune/retrieval/indexdir"
 	"github.com/ragtune/ragtune/tune/encoder"
@@ -28,18 +29,18 @@ func init() {
 				Name:      "build",
 				Usage:     "index a corpus with a model (--model), precomputed vectors (--vectors) and/or BM25 (--bm25)",
 				ArgsUsage: " ",
-				Flags: append(modelFlags(),
+				Flags: append(append(modelFlags(),
 					&ucli.StringFlag{Name: "corpus", Required: true, Usage: "ragtune dataset folder, BEIR folder or corpus.jsonl[.gz]"},
 					&ucli.StringFlag{Name: "out", Required: true, Usage: "index folder to write"},
 					&ucli.StringFlag{Name: "vectors", Usage: "EMB.jsonl of the corpus (`ragtune embed` output): matched by _id, else by line"},
-					&ucli.BoolFlag{Name: "bm25", Usage: "build a BM25 index (with --model or --vectors too: a hybrid index, fused by reciprocal rank)"},
+					&ucli.BoolFlag{Name: "bm25", Usage: "build a BM25 index (with --model or --vectors too: a hybrid index, fused as --fusion says)"},
 					&ucli.StringFlag{Name: "metric", Value: string(index.Cosine), Usage: "vector similarity: cosine or dot"},
 					&ucli.Float64Flag{Name: "k1", Value: bm25.DefaultParams.K1, Usage: "BM25 term-frequency saturation"},
 					&ucli.Float64Flag{Name: "b", Value: bm25.DefaultParams.B, Usage: "BM25 length normalisation"},
 					&ucli.BoolFlag{Name: "stopwords", Usage: "BM25: drop English stopwords"},
 					&ucli.BoolFlag{Name: "json", Usage: "print a JSON summary"},
 					&ucli.BoolFlag{Name: "quiet", Usage: "no progress line"},
-				),
+				), fusionFlags()...),
 				Action: runIndexBuild,
 			},
 			{
@@ -82,6 +83,13 @@ func runIndexBuild(c *ucli.Context) error {
 	if model == "" && vectorsPath == "" && !useBM25 {
 		return errors.New("index build: say what to index: --model M.gguf, --vectors EMB.jsonl and/or --bm25")
 	}
+	fusion, err := parseFusionFlags(c)
+	if err != nil {
+		return err
+	}
+	if !(useBM25 && (model != "" || vectorsPath != "")) && (!fusion.auto || fusion.weight) {
+		return errors.New("index build: --fusion is for a hybrid index (--bm25 with --model or --vectors)")
+	}
 	metric, err := index.ParseMetric(c.String("metric"))
 	if err != nil {
 		return fmt.Errorf("--metric: %w", err)
@@ -95,6 +103,7 @@ func runIndexBuild(c *ucli.Context) error {
 	for i, d := range docs {
 		ids[i] = d.ID
 	}
+	var encode evaluate.QueryEncoder // queries of the validation split, to choose the fusion
 	switch {
 	case vectorsPath != "":
 		vs, err := index.ReadVectors(vectorsPath)
@@ -124,6 +133,7 @@ func runIndexBuild(c *ucli.Context) error {
 		}
 		opts.Embedder = &index.EmbedderSpec{Model: model, Adapter: c.String("adapter"), Normalize: c.Bool("normalize"),
 			QueryInstruction: c.String("query-instruction")}
+		encode = evaluate.EmbedQueries(enc)
 	}
 	if useBM25 {
 		opts.BM25 = &bm25.Params{K1: c.Float64("k1"), B: c.Float64("b"), Stopwords: c.Bool("stopwords")}
@@ -132,6 +142,11 @@ func runIndexBuild(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
+	if sum.Manifest.Kind == index.Hybrid {
+		if sum.Manifest.Fusion, err = buildFusion(c, fusion, encode); err != nil {
+			return err
+		}
+	}
 	out := indexBuildSummary{Summary: sum, Out: c.String("out"), Seconds: time.Since(start).Seconds()}
 	if c.Bool("json") {
 		return printJSON(c.App.Writer, out)
@@ -139,6 +154,39 @@ func runIndexBuild(c *ucli.Context) error {
 	printIndexSummary(c.App.Writer, sum)
 	fmt.Fprintf(c.App.Writer, "built %s in %.2fs\n", out.Out, out.Seconds)
 	return nil
+}
+
+// buildFusion chooses a new hybrid folder's fusion on the validation split
+// of --corpus, when it has one and the queries can be embedded (not with
+// --vectors), and records it; with nothing to choose on, a fusion the flags
+// fix is recorded as given, and auto records nothing (eval chooses later).
+func buildFusion(c *ucli.Context, req fusionRequest, encode evaluate.QueryEncoder) (*hybrid.Choice, error) {
+	dir := c.String("out")
+	var val *judgments
+	if encode != nil {
+		var err error
+		if val, err = loadValidation(c.String("corpus")); err != nil {
+			return nil, err
+		}
+	}
+	var choice *hybrid.Choice
+	switch given := req.given(); {
+	case val == nil && given != nil:
+		choice = &hybrid.Choice{Spec: *given, Chosen: hybrid.ChosenGiven}
+	case val == nil && !req.auto:
+		return nil, fmt.Errorf("--fusion %s without --fusion-weight chooses the weight on the validation split of --corpus with --model: give --fusion-weight", req.spec.Method)
+	case val == nil:
+		return nil, nil
+	default:
+		parts, err := indexdir.OpenParts(dir, encode, nil)
+		if err != nil {
+			return nil, err
+		}
+		if choice, err = resolveFusion(c, parts, req, nil, val); err != nil {
+			return nil, err
+		}
+	}
+	return choice, indexdir.RecordFusion(dir, choice)
 }
 
 func printIndexSummary(w io.Writer, s *indexdir.Summary) {
@@ -161,6 +209,12 @@ func printIndexSummary(w io.Writer, s *indexdir.Summary) {
 		fmt.Fprintf(tw, "bm25\tk1 %g, b %g, stopwords %v, %d terms\n", s.BM25.K1, s.BM25.B, s.BM25.Stopwords, s.BM25Terms)
 	}
 	tw.Flush()
+	switch {
+	case m.Fusion != nil:
+		fmt.Fprintln(w, m.Fusion.Summary())
+	case m.Kind == index.Hybrid:
+		fmt.Fprintln(w, "fusion: not chosen yet (eval chooses it on the validation split of --data, else uses rrf)")
+	}
 }
 
 func runIndexInfo(c *ucli.Context) error {
