@@ -136,22 +136,31 @@ func valueCells(t hpo.FrozenTrial, k int) []string {
 	return out
 }
 
+// CostColumns are the user attributes trial_results_log.csv shows for
+// every trial: what it spent (set by ragtune's objectives; empty for
+// trials without them).
+var CostColumns = []string{"peak_rss_bytes", "energy_kwh", "emissions_kg"}
+
 // TrialResults writes one row per trial: its number, state, objective
-// values, parameters, times and the reason a failed trial failed.
+// values, parameters, times, costs and the reason a failed trial failed.
 func TrialResults(w io.Writer, s Study) error {
 	cw := csv.NewWriter(w)
 	metrics, params := s.metricNames(), s.paramNames()
 	header := append([]string{"trial", "state"}, metrics...)
 	header = append(header, params...)
-	header = append(header, "datetime_start", "datetime_complete", "duration_s", "fail_reason")
-	cw.Write(header)
+	header = append(header, "datetime_start", "datetime_complete", "duration_s")
+	header = append(header, CostColumns...)
+	cw.Write(append(header, "fail_reason"))
 	for _, t := range s.Trials {
 		row := append([]string{strconv.Itoa(t.Number), t.State.String()}, valueCells(t, len(metrics))...)
 		for _, p := range params {
 			row = append(row, cell(t.Params[p]))
 		}
-		row = append(row, stamp(t.Start), stamp(t.End), seconds(t), cell(t.UserAttrs["fail_reason"]))
-		cw.Write(row)
+		row = append(row, stamp(t.Start), stamp(t.End), seconds(t))
+		for _, c := range CostColumns {
+			row = append(row, cell(t.UserAttrs[c]))
+		}
+		cw.Write(append(row, cell(t.UserAttrs["fail_reason"])))
 	}
 	cw.Flush()
 	return cw.Error()

@@ -22,9 +22,11 @@ func twoObjectiveStudy() Study {
 	}
 	failed := mk(3, hpo.Fail)
 	failed.UserAttrs["fail_reason"] = "diverged"
+	spent := mk(1, hpo.Complete, 0.6, 20)
+	spent.UserAttrs = map[string]any{"peak_rss_bytes": 1.5e9, "energy_kwh": 0.002, "emissions_kg": 0.00095}
 	return Study{
 		Name: "mo", Directions: []hpo.Direction{hpo.Maximize, hpo.Minimize}, Metrics: []string{"ndcg@5", "train_flops"},
-		Trials: []hpo.FrozenTrial{mk(0, hpo.Complete, 0.5, 10), mk(1, hpo.Complete, 0.6, 20), mk(2, hpo.Complete, 0.4, 30), failed, mk(4, hpo.Complete, math.Inf(1), 5)},
+		Trials: []hpo.FrozenTrial{mk(0, hpo.Complete, 0.5, 10), spent, mk(2, hpo.Complete, 0.4, 30), failed, mk(4, hpo.Complete, math.Inf(1), 5)},
 	}
 }
 
@@ -49,11 +51,14 @@ func TestParetoAndColumns(t *testing.T) {
 		t.Errorf("best_model_log %v", best)
 	}
 	res := rows(t, func(b *bytes.Buffer) error { return TrialResults(b, s) })
-	if strings.Join(res[0], ",") != "trial,state,ndcg@5,train_flops,lr,opt,datetime_start,datetime_complete,duration_s,fail_reason" {
+	if strings.Join(res[0], ",") != "trial,state,ndcg@5,train_flops,lr,opt,datetime_start,datetime_complete,duration_s,peak_rss_bytes,energy_kwh,emissions_kg,fail_reason" {
 		t.Errorf("header %v", res[0])
 	}
-	if res[4][1] != "FAIL" || res[4][2] != "" || res[4][9] != "diverged" {
+	if res[4][1] != "FAIL" || res[4][2] != "" || res[4][9] != "" || res[4][12] != "diverged" {
 		t.Errorf("failed row %v", res[4])
+	}
+	if strings.Join(res[2][9:12], ",") != "1.5e+09,0.002,0.00095" {
+		t.Errorf("costs of trial 1: %v", res[2])
 	}
 	opt := rows(t, func(b *bytes.Buffer) error { return OptunaResults(b, s) })
 	if strings.Join(opt[0][:5], ",") != "number,values_0,values_1,datetime_start,datetime_complete" ||

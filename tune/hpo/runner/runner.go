@@ -228,6 +228,20 @@ func (w *worker) ask(ctx context.Context) (int64, int, bool, error) {
 	return w.st.CreateTrialBelow(ctx, w.cfg.Study.ID, limit)
 }
 
+// setUserAttrs stores the result's keys that are not objective metrics as
+// user attributes; lost is true when another worker finished the trial.
+func (w *worker) setUserAttrs(ctx context.Context, id int64, res objective.Result) (lost bool, err error) {
+	for _, k := range sortedKeys(res) {
+		if contains(w.cfg.Metrics, k) {
+			continue
+		}
+		if err := w.st.SetTrialUserAttr(ctx, id, k, res[k]); err != nil {
+			return errors.Is(err, storage.ErrTrialFinished), err
+		}
+	}
+	return false, nil
+}
+
 // runTrial runs one claimed trial to its end and records it.
 func (w *worker) runTrial(ctx context.Context, id int64, number int) (Event, error) {
 	ev := Event{Number: number, Target: w.cfg.Target}
@@ -309,6 +323,14 @@ func (w *worker) runTrial(ctx context.Context, id int64, number int) (Event, err
 	var failure *objective.Failure
 	switch {
 	case errors.Is(err, objective.ErrPruned):
+		// What a pruned trial spent (energy, memory) is kept when the
+		// objective says.
+		if lost, err := w.setUserAttrs(ctx, id, res); lost || err != nil {
+			if lost {
+				return w.lost(ev)
+			}
+			return ev, err
+		}
 		var values []float64
 		// Optuna keeps a pruned single-objective trial's last value as its value.
 		if v, ok := intermediate[lastStep]; ok && len(w.cfg.Metrics) == 1 && !math.IsNaN(v) {
@@ -346,16 +368,11 @@ func (w *worker) runTrial(ctx context.Context, id int64, number int) (Event, err
 		}
 		values[i] = f
 	}
-	for _, k := range sortedKeys(res) {
-		if contains(w.cfg.Metrics, k) {
-			continue
+	if lost, err := w.setUserAttrs(ctx, id, res); lost || err != nil {
+		if lost {
+			return w.lost(ev)
 		}
-		if err := w.st.SetTrialUserAttr(ctx, id, k, res[k]); err != nil {
-			if errors.Is(err, storage.ErrTrialFinished) {
-				return w.lost(ev)
-			}
-			return ev, err
-		}
+		return ev, err
 	}
 	if err := w.st.Finish(context.Background(), id, hpo.Complete, values); err != nil {
 		if errors.Is(err, storage.ErrTrialFinished) {

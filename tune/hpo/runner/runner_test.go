@@ -45,7 +45,8 @@ func quadratic(sleepAt int, sleep, delay time.Duration) objective.Objective {
 		v := (x-1)*(x-1) + (n-3)*(n-3)
 		for step := 0; step < 3; step++ {
 			if report(step, map[string]float64{"loss": v + float64(3-step)}) {
-				return nil, objective.ErrPruned
+				// What the trial spent, kept as a user attribute.
+				return objective.Result{"steps_spent": float64(step + 1)}, objective.ErrPruned
 			}
 		}
 		if t.Number == sleepAt {
@@ -230,6 +231,9 @@ func TestPruning(t *testing.T) {
 	for _, tr := range trials {
 		if tr.State == hpo.Pruned && (len(tr.Values) != 1 || tr.Values[0] != tr.Intermediate[len(tr.Intermediate)-1]) {
 			t.Errorf("pruned trial %d keeps value %v, intermediate %v", tr.Number, tr.Values, tr.Intermediate)
+		}
+		if tr.State == hpo.Pruned && tr.UserAttrs["steps_spent"] != float64(len(tr.Intermediate)) {
+			t.Errorf("pruned trial %d: user attribute steps_spent %v after %d steps", tr.Number, tr.UserAttrs["steps_spent"], len(tr.Intermediate))
 		}
 	}
 }
