@@ -48,6 +48,7 @@ func init() {
 					&ucli.IntFlag{Name: "n-trials", Usage: "run this many more COMPLETE/PRUNED trials (default: continue to the schedule's total)"},
 					&ucli.DurationFlag{Name: "timeout", Usage: "start no new trial after this long (e.g. 2h)"},
 					&ucli.StringFlag{Name: "schema", Value: "3.1", Usage: "schema of a new storage: 3.1 (Optuna 3.0-3.1) or 3.2 (Optuna 3.2-5.x)"},
+					deviceFlag(),
 					jsonFlag,
 					&ucli.BoolFlag{Name: "quiet", Usage: "no per-trial progress lines"},
 				},
@@ -155,6 +156,15 @@ func runTuneRun(c *ucli.Context) error {
 	}
 	if name == "" {
 		return errors.New("no study name: give --study (or study: in the sweep file)")
+	}
+	// The built-in objective trains on --device, unless the sweep names
+	// one and the flag was not given.
+	if _, inSweep := sw.Train["device"]; sw.Command == "" && sw.Train != nil && (c.IsSet("device") || !inSweep) {
+		d, err := selectDevice(c)
+		if err != nil {
+			return err
+		}
+		sw.Train["device"] = d.Spec()
 	}
 	obj, err := sweepObjective(sw)
 	if err != nil {
