@@ -28,9 +28,10 @@ type Objective struct {
 
 // NewObjective reads a sweep's objective.train mapping: model, data, out
 // (default "trials"), and any fixed training setting under the names of the
-// `ragtune train` flags. Relative paths are taken from dir.
+// `ragtune train` flags. Relative paths are taken from dir. Validation is
+// bounded as `ragtune train` bounds it (val_queries, val_docs, no_val).
 func NewObjective(spec map[string]any, dir string) (*Objective, error) {
-	o := &Objective{Out: "trials"}
+	o := &Objective{Out: "trials", Base: Config{ValQueries: DefaultValQueries, ValDocs: DefaultValDocs}}
 	fixed := map[string]any{}
 	for k, v := range spec {
 		switch k {
@@ -120,6 +121,10 @@ func applyParams(c *Config, params map[string]any) error {
 			c.Optim.WeightDecay = num
 		case "train_fraction":
 			c.TrainFraction = num
+		case "val_queries":
+			c.ValQueries = int(num)
+		case "val_docs":
+			c.ValDocs = int(num)
 		case "scale":
 			c.Loss.Scale = float32(num)
 		case "margin":
@@ -132,18 +137,24 @@ func applyParams(c *Config, params map[string]any) error {
 			c.Quant, isNum = str, true
 		case "recompute":
 			c.Recompute, isNum = str, true
+		case "device":
+			c.Device, isNum = str, true
 		case "grad_cache":
 			c.GradCache = int(num)
 		case "loss":
 			c.Loss.Name, isNum = str, true
 		case "targets":
 			c.LoRA.Targets, isNum = strings.Split(str, ","), true
-		case "query_side_only":
+		case "query_side_only", "no_val":
 			b, ok := v.(bool)
 			if !ok {
 				return fmt.Errorf("parameter %s: want true or false, got %v", name, v)
 			}
-			c.QuerySideOnly, isNum = b, true
+			if name == "no_val" {
+				c.NoVal, isNum = b, true
+			} else {
+				c.QuerySideOnly, isNum = b, true
+			}
 		default:
 			return fmt.Errorf("unknown training parameter %q", name)
 		}
@@ -207,21 +218,24 @@ func (o *Objective) Run(ctx context.Context, t objective.Trial, report objective
 	case errors.As(err, &div):
 		return nil, objective.Failf("%v", div)
 	case errors.Is(err, objective.ErrPruned):
-		return nil, objective.ErrPruned
+		// A pruned trial's cost is kept too (the runner stores it).
+		return costs(res), objective.ErrPruned
 	case err != nil && ctx.Err() != nil:
 		return nil, err
 	case err != nil:
 		return nil, objective.Failf("%v", err)
 	}
-	result := objective.Result{
-		"train_flops":      res.TrainFLOPs,
-		"train_seconds":    time.Since(start).Seconds(),
-		"peak_rss_bytes":   float64(res.PeakRSSBytes),
-		"steps":            float64(res.Steps),
-		"final_loss":       res.FinalLoss,
-		"output":           res.Output,
-		"improved":         res.ImprovedOverBase,
-		"trainable_params": float64(res.TrainableParams),
+	result := costs(res)
+	result["train_seconds"] = time.Since(start).Seconds()
+	result["steps"] = float64(res.Steps)
+	result["final_loss"] = res.FinalLoss
+	result["output"] = res.Output
+	result["improved"] = res.ImprovedOverBase
+	result["trainable_params"] = float64(res.TrainableParams)
+	// The original work's max_vram_gb, from ggml's buffers.
+	result["peak_device_bytes"], result["device"] = float64(res.PeakDeviceBytes), res.Device
+	if v := res.Validation; v != nil {
+		result["val_queries"], result["val_docs"] = float64(v.Queries), float64(v.Docs)
 	}
 	if res.Best != nil {
 		for k, v := range res.Best.Scores {
@@ -238,4 +252,20 @@ func (o *Objective) Run(ctx context.Context, t objective.Trial, report objective
 		result[k] = v
 	}
 	return result, nil
+}
+
+// costs is what a run spent, pruned or not: FLOPs, peak memory, energy
+// and emissions.
+func costs(res *Result) objective.Result {
+	if res == nil {
+		return nil
+	}
+	out := objective.Result{
+		"train_flops":    res.TrainFLOPs,
+		"peak_rss_bytes": float64(res.PeakRSSBytes),
+	}
+	if e := res.Energy; e != nil {
+		out["energy_kwh"], out["emissions_kg"], out["energy_method"] = e.EnergyKWh, e.EmissionsKg, e.Method
+	}
+	return out
 }
