@@ -12,6 +12,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/ragtune/ragtune/retrieval/dataset"
+	"github.com/ragtune/ragtune/tune/energy"
 	"github.com/ragtune/ragtune/tune/hpo/objective"
 	"github.com/ragtune/ragtune/tune/train"
 )
@@ -49,6 +50,10 @@ func trainFlags() []ucli.Flag {
 		&ucli.Float64Flag{Name: "clip", Value: 1, Usage: "clip the gradient norm to this (0: off)"},
 		&ucli.IntFlag{Name: "checkpoint-every", Usage: "also checkpoint every N steps"},
 		&ucli.IntFlag{Name: "eval-k", Value: 10, Usage: "validation cut-off k (nDCG@k, Recall@k, MRR@k)"},
+		&ucli.StringFlag{Name: "val", Usage: "split to validate on (default: validation, when the dataset has it); none: do not validate"},
+		&ucli.BoolFlag{Name: "no-val", Usage: "do not validate (same as --val none): each epoch's model is the output"},
+		&ucli.IntFlag{Name: "val-queries", Value: train.DefaultValQueries, Usage: "validate on a seeded sample of this many queries (0: all)"},
+		&ucli.IntFlag{Name: "val-docs", Value: train.DefaultValDocs, Usage: "validate on at most this many documents: the judged ones of the validation queries, always, and a seeded sample of the others (0: the whole corpus)"},
 		&ucli.Uint64Flag{Name: "seed", Value: 1},
 		&ucli.IntFlag{Name: "threads", Value: defaultThreads()},
 		deviceFlag(),
@@ -60,7 +65,7 @@ func init() {
 		Name:      "train",
 		Usage:     "fine-tune an embedding model (LoRA, QLoRA or full) on a dataset's train split",
 		ArgsUsage: " ",
-		Flags: append(trainFlags(),
+		Flags: append(append(trainFlags(), energyFlags()...),
 			&ucli.BoolFlag{Name: "json", Usage: "print a JSON summary"},
 			&ucli.BoolFlag{Name: "quiet", Usage: "no progress line"},
 		),
@@ -81,6 +86,10 @@ func trainConfig(c *ucli.Context) train.Config {
 			targets = append(targets, t)
 		}
 	}
+	valSplit, noVal := c.String("val"), c.Bool("no-val")
+	if valSplit == "none" {
+		valSplit, noVal = "", true
+	}
 	return train.Config{
 		Method: c.String("method"), Quant: c.String("quant"), Recompute: c.String("recompute"), GradCache: c.Int("grad-cache"),
 		LoRA:   train.LoRAConfig{Rank: c.Int("rank"), Alpha: float32(alpha), Dropout: float32(c.Float64("dropout")), Targets: targets},
@@ -89,6 +98,8 @@ func trainConfig(c *ucli.Context) train.Config {
 		Warmup: c.Float64("warmup"), Scheduler: c.String("scheduler"), MaxSeq: c.Int("max-seq"), Negatives: c.Int("negatives"),
 		ClipNorm: c.Float64("clip"), Optim: opt, Seed: c.Uint64("seed"), Threads: c.Int("threads"),
 		CheckpointN: c.Int("checkpoint-every"), QuerySideOnly: c.Bool("query-side-only"), EvalK: c.Int("eval-k"),
+		EvalSplit: valSplit, NoVal: noVal, ValQueries: c.Int("val-queries"), ValDocs: c.Int("val-docs"),
+		Energy: energyOptions(c),
 	}
 }
 
@@ -102,6 +113,12 @@ func runTrain(c *ucli.Context) error {
 	quiet := c.Bool("quiet") || c.Bool("json")
 	bar := newProgress("train", 0, quiet)
 	hooks := train.Hooks{
+		Validation: func(p train.ValidationPlan) {
+			if !quiet {
+				fmt.Fprintf(c.App.ErrWriter, "validation: %s; %d passes embed %d texts, about %s at %.0f texts/s (measured)\n",
+					formatSample(p.SampleInfo), p.Passes, p.Texts, formatSeconds(p.EstimatedSeconds), p.TextsPerSecond)
+			}
+		},
 		Step: func(p train.Progress) {
 			bar.total = p.TotalSteps
 			bar.Update(p.Step, fmt.Sprintf("epoch %d loss %.4f lr %.2e %.1f pairs/s", p.Epoch, p.Loss, p.LR, p.PairsPerSec))
@@ -140,10 +157,29 @@ func runTrain(c *ucli.Context) error {
 			fmt.Fprintln(w, "no epoch improved on the base model: the output holds the best epoch, which is not better than the base")
 		}
 	}
+	if v := res.Validation; v != nil && v.Sampled {
+		fmt.Fprintf(w, "            on a sample: %s (--val-queries, --val-docs)\n", formatSample(v.SampleInfo))
+	}
+	if res.Energy != nil {
+		fmt.Fprintf(w, "energy %s -> emissions.csv\n", formatEnergy(res.Energy))
+	}
 	fmt.Fprintf(w, "peak RSS %.0f MiB, weights %.1f MiB, compute buffer %.0f MiB (%s), %.3g training FLOPs -> %s\n",
 		float64(res.PeakRSSBytes)/(1<<20), float64(res.WeightBytes)/(1<<20), float64(res.ComputeBytes)/(1<<20), res.StepMode, res.TrainFLOPs, res.Output)
 	fmt.Fprintln(w, res.Usage.Summary())
 	return nil
+}
+
+// formatSample is "300 of 1,000 queries, 2,000 of 6,000 documents (412 judged)".
+func formatSample(s train.SampleInfo) string {
+	return fmt.Sprintf("%d of %d queries, %d of %d documents (%d judged)", s.Queries, s.QueriesTotal, s.Docs, s.CorpusDocs, s.JudgedDocs)
+}
+
+// formatSeconds is "45s" or "12.5 min".
+func formatSeconds(s float64) string {
+	if s < 120 {
+		return fmt.Sprintf("%.0fs", s)
+	}
+	return fmt.Sprintf("%.1f min", s/60)
 }
 
 // formatScores lists the scores at one cut-off, "mrr@10 0.41, ndcg@10 0.45, ...".
@@ -164,7 +200,12 @@ func formatScores(s train.Scores, cutoff int) string {
 }
 
 func init() {
-	newTrainObjective = func(spec map[string]any, dir string) (objective.Objective, error) {
-		return train.NewObjective(spec, dir)
+	newTrainObjective = func(spec map[string]any, dir string, eo energy.Options) (objective.Objective, error) {
+		o, err := train.NewObjective(spec, dir)
+		if err != nil {
+			return nil, err
+		}
+		o.Base.Energy = eo
+		return o, nil
 	}
 }

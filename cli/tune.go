@@ -17,6 +17,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/ragtune/ragtune/tune/energy"
 	"github.com/ragtune/ragtune/tune/hpo"
 	"github.com/ragtune/ragtune/tune/hpo/export"
 	"github.com/ragtune/ragtune/tune/hpo/objective"
@@ -26,8 +27,9 @@ import (
 
 // newTrainObjective builds the built-in fine-tune-and-evaluate objective
 // from a sweep's objective.train mapping; the training command's file sets
-// it. dir is the sweep file's folder (relative paths are resolved there).
-var newTrainObjective func(train map[string]any, dir string) (objective.Objective, error)
+// it. dir is the sweep file's folder (relative paths are resolved there);
+// energy sets how trials account for energy.
+var newTrainObjective func(train map[string]any, dir string, energy energy.Options) (objective.Objective, error)
 
 func init() {
 	storageFlag := &ucli.StringFlag{Name: "storage", Usage: "study storage URL: sqlite:///study.db, sqlite:////abs/study.db, postgresql://user@host/db"}
@@ -51,6 +53,7 @@ func init() {
 					deviceFlag(),
 					jsonFlag,
 					&ucli.BoolFlag{Name: "quiet", Usage: "no per-trial progress lines"},
+					energyFlags()[0], energyFlags()[1],
 				},
 				Action: runTuneRun,
 			},
@@ -166,7 +169,7 @@ func runTuneRun(c *ucli.Context) error {
 		}
 		sw.Train["device"] = d.Spec()
 	}
-	obj, err := sweepObjective(sw)
+	obj, err := sweepObjective(sw, energyOptions(c))
 	if err != nil {
 		return err
 	}
@@ -252,15 +255,15 @@ func toAny(s []string) []any {
 
 // sweepObjective builds the sweep's objective; commands run in the sweep
 // file's folder so that `cmd: ./objective.sh` finds its script.
-func sweepObjective(sw *hpo.Sweep) (objective.Objective, error) {
+func sweepObjective(sw *hpo.Sweep, eo energy.Options) (objective.Objective, error) {
 	dir := filepath.Dir(sw.Path)
 	if sw.Command != "" {
-		return &objective.Command{Cmd: sw.Command, Dir: dir, Stderr: os.Stderr}, nil
+		return &objective.Command{Cmd: sw.Command, Dir: dir, Stderr: os.Stderr, Energy: eo}, nil
 	}
 	if newTrainObjective == nil {
 		return nil, fmt.Errorf("%s: objective.train: the built-in training objective is not available in this build; use objective.cmd", sw.Path)
 	}
-	return newTrainObjective(sw.Train, dir)
+	return newTrainObjective(sw.Train, dir, eo)
 }
 
 // progressLine is "trial 7/20: #8 COMPLETE ndcg@5=0.61 | best ndcg@5=0.65 (trial 3)":
