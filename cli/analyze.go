@@ -135,10 +135,8 @@ func printAnalysis(w io.Writer, rep *analysis.Report) {
 		rep.Queries, rep.NameB, rep.NameA, rep.Metric, rep.Improved, rep.Worsened, rep.Unchanged)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "metric\t%s\t%s\tdiff\tp\t\n", rep.NameA, rep.NameB)
-	for _, m := range rep.Metrics {
-		if strings.HasPrefix(m.Name, "ndcg@") || strings.HasPrefix(m.Name, "recall@") || strings.HasPrefix(m.Name, "mrr@") {
-			fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%+.4f\t%.3g\t\n", m.Name, m.A, m.B, m.Diff, m.P)
-		}
+	for _, m := range rep.MainMetrics() {
+		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%+.4f\t%.3g\t\n", m.Name, m.A, m.B, m.Diff, m.P)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "(diff: %s minus %s, mean per query; p: paired randomisation test; --json has every measure)\n\n", rep.NameB, rep.NameA)

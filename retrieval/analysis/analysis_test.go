@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -266,5 +267,25 @@ func TestSharedBM25Variants(t *testing.T) {
 	t.Logf("mini validation, %s vs %s: %d better, %d worse; failures %v / %v", rep.NameB, rep.NameA, rep.Improved, rep.Worsened, rep.Failures[0], rep.Failures[1])
 	if rep.Failures[0].Causes[CauseNearDuplicate] == 0 {
 		t.Error("no near-duplicate failure on a corpus of split packages")
+	}
+}
+
+func TestScatterOption(t *testing.T) {
+	rep, err := Compare(constructed(), Options{Trials: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(rep.ScatterOption())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every query is one point [a, b, id].
+	for _, want := range []string{`[0,1,"q1"]`, `[1,0,"q2"]`, `[0.5,0,"q4"]`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("option lacks point %s: %s", want, b)
+		}
+	}
+	if n := len(rep.MainMetrics()); n != 9 {
+		t.Errorf("%d main metrics, want ndcg, recall and mrr at 3 cut-offs", n)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"strings"
 
 	"github.com/ragtune/ragtune/bindings/safefile"
 )
@@ -22,11 +23,11 @@ var fragment = template.Must(template.New("analysis").Funcs(template.FuncMap{
 }).Parse(`<div class="fa">
 <p>{{.Queries}} judged queries, <b>{{.NameB}}</b> against <b>{{.NameA}}</b> by {{.Metric}}:
 {{.Improved}} better, {{.Worsened}} worse, {{.Unchanged}} unchanged.
-A query fails when no relevant document is in its top {{.FailureK}}; near-duplicate means a token-set Jaccard similarity of at least {{f4 .NearDuplicate}}.</p>
+A query fails when no relevant document is in its top {{.FailureK}}; near-duplicate means a token-set Jaccard similarity of at least {{printf "%.2f" .NearDuplicate}}.</p>
 <table class="fa-metrics"><thead><tr><th>metric</th><th>{{.NameA}}</th><th>{{.NameB}}</th><th>diff</th><th>p</th></tr></thead><tbody>
-{{range .Metrics}}<tr><td>{{.Name}}</td><td>{{f4 .A}}</td><td>{{f4 .B}}</td><td>{{sign .Diff}}</td><td>{{p .P}}</td></tr>
+{{range .MainMetrics}}<tr><td>{{.Name}}</td><td>{{f4 .A}}</td><td>{{f4 .B}}</td><td>{{sign .Diff}}</td><td>{{p .P}}</td></tr>
 {{end}}</tbody></table>
-<p class="fa-note">diff: mean per-query difference ({{.NameB}} minus {{.NameA}}); p: two-sided paired randomisation test.</p>
+<p class="fa-note">diff: mean per-query difference ({{.NameB}} minus {{.NameA}}); p: two-sided paired randomisation test. The JSON output has every measure (precision, MAP, hit rate too).</p>
 <table class="fa-causes"><thead><tr><th>failures</th>{{range .Failures}}<th>{{.Run}}</th>{{end}}</tr></thead><tbody>
 <tr><td>failed queries</td>{{range .Failures}}<td>{{.Failed}}</td>{{end}}</tr>
 {{range $c := causes}}<tr><td>{{$c}}</td>{{range $.Failures}}<td>{{index .Causes $c}}</td>{{end}}</tr>
@@ -104,6 +105,18 @@ func (r *Report) ScatterOption() map[string]any {
 			map[string]any{"type": "line", "name": "no change", "data": [][2]float64{{0, 0}, {1, 1}}, "symbol": "none", "lineStyle": map[string]any{"type": "dashed", "color": "#999"}},
 		},
 	}
+}
+
+// MainMetrics are the nDCG, recall and MRR rows of Metrics, the ones
+// the terminal table and the HTML show.
+func (r *Report) MainMetrics() []MetricDelta {
+	var out []MetricDelta
+	for _, m := range r.Metrics {
+		if strings.HasPrefix(m.Name, "ndcg@") || strings.HasPrefix(m.Name, "recall@") || strings.HasPrefix(m.Name, "mrr@") {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func rankText(r int) string {
