@@ -20,7 +20,9 @@ var fragment = template.Must(template.New("analysis").Funcs(template.FuncMap{
 	"rank":   rankText,
 	"short":  func(s string) string { return truncate(s, 160) },
 	"causes": func() []string { return Causes },
-}).Parse(`<div class="fa">
+	"style":  func() template.CSS { return template.CSS(style) },
+}).Parse(`<style>{{style}}</style>
+<div class="fa">
 <p>{{.Queries}} judged queries, <b>{{.NameB}}</b> against <b>{{.NameA}}</b> by {{.Metric}}:
 {{.Improved}} better, {{.Worsened}} worse, {{.Unchanged}} unchanged.
 A query fails when no relevant document is in its top {{.FailureK}}; near-duplicate means a token-set Jaccard similarity of at least {{printf "%.2f" .NearDuplicate}}.</p>
@@ -45,8 +47,9 @@ A query fails when no relevant document is in its top {{.FailureK}}; near-duplic
 <p class="fa-note">Left column: {{.NameA}}; right column: {{.NameB}}; top results of each.</p>
 </div>`))
 
-// HTML renders the report as an HTML fragment (no script, every text
-// escaped) for embedding in a larger page; Style is its stylesheet.
+// HTML renders the report as an HTML fragment for embedding in a larger
+// page: its own <style> (classes prefixed fa) and markup, no script, every
+// text escaped.
 func (r *Report) HTML() (template.HTML, error) {
 	var b bytes.Buffer
 	if err := fragment.Execute(&b, r); err != nil {
@@ -55,8 +58,8 @@ func (r *Report) HTML() (template.HTML, error) {
 	return template.HTML(b.String()), nil
 }
 
-// Style is the CSS the fragment's classes expect.
-const Style = `.fa table{border-collapse:collapse;margin:.5em 0}.fa td,.fa th{border:1px solid #ccc;padding:2px 8px;text-align:right}
+// style is the CSS of the fragment's classes.
+const style = `.fa table{border-collapse:collapse;margin:.5em 0}.fa td,.fa th{border:1px solid #ccc;padding:2px 8px;text-align:right}
 .fa td:first-child,.fa th:first-child{text-align:left}.fa-note{color:#555;font-size:90%}
 .fa-query{margin:.3em 0}.fa-tops{display:flex;gap:2em}.fa-tops>div{flex:1}.fa-rel{background:#e6f4ea;padding:0 3px}
 .fa-hit-rel{background:#e6f4ea}.fa-hit-dup{background:#fff4d6}`
@@ -65,7 +68,7 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <title>Failure analysis: {{.R.NameB}} against {{.R.NameA}}</title>
-<style>body{font-family:sans-serif;margin:1.5em;max-width:80em}{{.Style}}</style></head>
+<style>body{font-family:sans-serif;margin:1.5em;max-width:80em}</style></head>
 <body><h1>Failure analysis: {{.R.NameB}} against {{.R.NameA}}</h1>
 {{.Body}}
 </body></html>
@@ -79,10 +82,9 @@ func (r *Report) WritePage(path string) error {
 	}
 	return safefile.Write(path, func(w io.Writer) error {
 		return page.Execute(w, struct {
-			R     *Report
-			Style template.CSS
-			Body  template.HTML
-		}{r, template.CSS(Style), body})
+			R    *Report
+			Body template.HTML
+		}{r, body})
 	})
 }
 
