@@ -22,9 +22,9 @@
   function fmt(v) {
     if (v === undefined || v === null) return '';
     if (typeof v === 'number') {
-      if (Number.isInteger(v) && Math.abs(v) < 1e15) return String(v);
+      if (Number.isInteger(v) && Math.abs(v) < 1e6) return String(v);
       const a = Math.abs(v);
-      if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(3);
+      if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(3).replace(/\.?0+e/, 'e');
       return String(+v.toPrecision(4));
     }
     if (typeof v === 'object') return JSON.stringify(v);
@@ -88,6 +88,10 @@
       charts[id] = c;
     }
     option.animation = false;
+    for (const key of ['xAxis', 'yAxis']) {
+      const axis = option[key];
+      if (axis && !Array.isArray(axis) && axis.type !== 'category') axis.axisLabel = Object.assign({ formatter: v => fmt(v), hideOverlap: true }, axis.axisLabel || {});
+    }
     option.toolbox = {
       right: 6, top: 0, itemSize: 14,
       feature: {
@@ -263,7 +267,7 @@
       tooltip: { trigger: 'item', formatter: p => tip(p.value[0] === p.value[1] ? im.names[p.value[0]] : im.names[p.value[1]] + ' × ' + im.names[p.value[0]], [['variance share', p.value[2]]]) },
       xAxis: { type: 'category', data: im.names, axisLabel: { rotate: 35, interval: 0 }, splitArea: { show: true } },
       yAxis: { type: 'category', data: im.names, inverse: true, axisLabel: { interval: 0 }, splitArea: { show: true } },
-      visualMap: { min: 0, max: top || 1, calculable: true, orient: 'vertical', right: 0, top: 'middle', inRange: { color: ['#f8fafc', '#74a9cf', '#0b3c7d'] } },
+      visualMap: { min: 0, max: top || 1, precision: 2, calculable: true, orient: 'vertical', right: 0, top: 'middle', inRange: { color: ['#f8fafc', '#74a9cf', '#0b3c7d'] } },
       series: [{ type: 'heatmap', data, label: { show: im.names.length <= 12, formatter: p => p.value[2].toFixed(2) } }],
     }, 'fanova_interactions_heatmap');
   }
@@ -278,17 +282,17 @@
     D.params.forEach(p => {
       const a = { dim: axes.length, name: p.name };
       if (p.kind === 'categorical') Object.assign(a, { type: 'category', data: p.choices.map(fmt) });
-      else Object.assign(a, { type: p.log ? 'log' : 'value', min: p.low, max: p.high });
+      else Object.assign(a, { type: p.log ? 'log' : 'value', min: p.low, max: p.high, axisLabel: { formatter: v => fmt(v) } });
       axes.push(a);
     });
-    D.metrics.forEach(m => axes.push({ dim: axes.length, name: m, type: 'value', scale: true, nameTextStyle: { fontWeight: 'bold' } }));
+    D.metrics.forEach(m => axes.push({ dim: axes.length, name: m, type: 'value', scale: true, nameTextStyle: { fontWeight: 'bold' }, axisLabel: { formatter: v => fmt(v) } }));
     const rows = complete.map(t => D.params.map(p => (p.name in t.params ? (p.kind === 'categorical' ? fmt(t.params[p.name]) : t.params[p.name]) : '-')).concat(t.values.map(v => (isNum(v) ? v : '-'))));
     const vals = complete.map(t => t.values[0]).filter(isNum);
     chart('chart-parallel', {
       parallel: { left: 60, right: 110, top: 50, bottom: 40 },
       parallelAxis: axes,
       tooltip: { trigger: 'item', formatter: p => trialTip(complete[p.dataIndex].number) },
-      visualMap: { type: 'continuous', dimension: D.params.length, min: Math.min(...vals), max: Math.max(...vals), right: 0, top: 'middle', calculable: true, text: [main, ''], inRange: { color: ['#d3e3f5', '#1c64b5', '#0b2545'] } },
+      visualMap: { type: 'continuous', dimension: D.params.length, min: Math.min(...vals), max: Math.max(...vals), precision: 3, right: 0, top: 'middle', calculable: true, text: [main, ''], inRange: { color: ['#d3e3f5', '#1c64b5', '#0b2545'] } },
       series: [{ type: 'parallel', lineStyle: { width: 1.5, opacity: 0.6 }, emphasis: { lineStyle: { width: 3, opacity: 1 } }, data: rows }],
     }, 'parallel_coord');
   }
