@@ -78,3 +78,29 @@ func TestImportanceNeedsTrials(t *testing.T) {
 		t.Fatal("want an error with no trials")
 	}
 }
+
+// An additive function has no interaction: the pair shares stay near 0
+// while the main effects explain almost all the variance.
+func TestFanovaAdditiveHasNoInteraction(t *testing.T) {
+	space := Space{
+		{"x", mustFloat(t, 0, 1, false, 0)},
+		{"y", mustFloat(t, 0, 1, false, 0)},
+	}
+	trials := importanceStudy(t, space, 200, func(p map[string]float64) []float64 {
+		return []float64{p["x"] + p["y"]}
+	})
+	opt := DefaultImportanceOptions()
+	opt.NTrees = 16
+	im, err := FanovaImportance(trials, space, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("main %+v\npairs %+v", im.Params, im.Pairs)
+	main := 0.0
+	for _, p := range im.Params {
+		main += p.Fraction
+	}
+	if len(im.Pairs) != 1 || im.Pairs[0].Fraction > 0.05 || main < 0.9 {
+		t.Fatalf("x+y: main effects %v, pairs %+v", main, im.Pairs)
+	}
+}

@@ -1,0 +1,22 @@
+package report
+
+import (
+	"io"
+	"testing"
+)
+
+// BenchmarkReport1000 builds the whole report of a 1,000-trial study:
+// loading it from SQLite, fANOVA and MDI importance, and writing the page.
+func BenchmarkReport1000(b *testing.B) {
+	url, _ := writeStudy(b, b.TempDir(), "big", studySpec{n: 1000, baseline: true})
+	b.ResetTimer()
+	for b.Loop() {
+		r, err := New(loadStudy(b, url, "big"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := r.WriteHTML(io.Discard); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
