@@ -43,7 +43,7 @@ func init() {
 				Name:      "run",
 				Usage:     "run trials of a sweep (one worker; start more processes for more workers)",
 				ArgsUsage: " ",
-				Flags: []ucli.Flag{
+				Flags: append(energyFlags(),
 					&ucli.StringFlag{Name: "config", Usage: "sweep file (YAML)", Required: true},
 					storageFlag, studyFlag,
 					&ucli.StringFlag{Name: "preset", Usage: "use a shipped search space instead of the sweep's (original)"},
@@ -53,8 +53,7 @@ func init() {
 					deviceFlag(),
 					jsonFlag,
 					&ucli.BoolFlag{Name: "quiet", Usage: "no per-trial progress lines"},
-					energyFlags()[0], energyFlags()[1],
-				},
+				),
 				Action: runTuneRun,
 			},
 			{
