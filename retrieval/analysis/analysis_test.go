@@ -56,7 +56,7 @@ func constructed() Input {
 		docs[id] = "filler text number " + id
 	}
 	return Input{
-		Queries: []evaluate.Query{{"q1", "quick fox"}, {"q2", "fruit salad"}, {"q3", "zebra"}, {"q4", "mystery"}, {"q5", "unjudged"}},
+		Queries: []evaluate.Query{{ID: "q1", Text: "quick fox"}, {ID: "q2", Text: "fruit salad"}, {ID: "q3", Text: "zebra"}, {ID: "q4", Text: "mystery"}, {ID: "q5", Text: "unjudged"}},
 		Qrels:   evaluate.Qrels{"q1": {"d1": 1}, "q2": {"d2": 1}, "q3": {"d3": 1, "f00": 0}, "q4": {"d4": 2}},
 		Docs:    docs,
 		RunA: evaluate.Run{
@@ -236,7 +236,7 @@ func TestSharedBM25Variants(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := evaluate.Retrieve(context.Background(), evaluate.Lexical{ix}, judged, evaluate.RunDepth, 0, nil)
+		r, err := evaluate.Retrieve(context.Background(), evaluate.Lexical{Index: ix}, judged, evaluate.RunDepth, 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
