@@ -353,8 +353,8 @@ func sortedKeys(m map[string]any) []string {
 }
 
 // paretoAxes picks the default Pareto axes: the main objective (or the
-// first maximised one) up, a FLOPs objective or attribute across, else the
-// second objective, else duration.
+// first maximised one) up; across, an objective named for FLOPs, else
+// another objective, else a FLOPs attribute, else duration.
 func paretoAxes(s Study, numeric map[string]bool) (x, y string) {
 	yi := 0
 	for i, d := range s.Directions {
@@ -369,14 +369,14 @@ func paretoAxes(s Study, numeric map[string]bool) (x, y string) {
 			return fmt.Sprintf("obj:%d", i), y
 		}
 	}
-	for _, k := range append(append([]string{}, attrOrder...), sortedBools(numeric)...) {
-		if numeric[k] && strings.Contains(strings.ToLower(k), "flops") {
-			return "attr:" + k, y
-		}
-	}
 	for i := range s.Metrics {
 		if i != yi {
 			return fmt.Sprintf("obj:%d", i), y
+		}
+	}
+	for _, k := range append(append([]string{}, attrOrder...), sortedBools(numeric)...) {
+		if numeric[k] && strings.Contains(strings.ToLower(k), "flops") {
+			return "attr:" + k, y
 		}
 	}
 	return "duration", y
