@@ -342,6 +342,28 @@ func TestUMAPTiny(t *testing.T) {
 	}
 }
 
+// TestUMAPDuplicates: identical vectors (the same text twice, or a whole
+// degenerate set) give finite maps.
+func TestUMAPDuplicates(t *testing.T) {
+	same := make([][]float32, 40)
+	for i := range same {
+		same[i] = []float32{1, 2, 3}
+	}
+	vecs, _ := clusters(2, 20, 8, 4)
+	vecs = append(vecs, vecs[:10]...)
+	for name, vs := range map[string][][]float32{"all identical": same, "ten repeated": vecs} {
+		points, err := UMAP(vs, UMAPOptions{Epochs: 30})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, p := range points {
+			if math.IsNaN(p.X) || math.IsNaN(p.Y) || math.IsInf(p.X, 0) || math.IsInf(p.Y, 0) {
+				t.Fatalf("%s: non-finite point %v", name, p)
+			}
+		}
+	}
+}
+
 // BenchmarkUMAP10k maps 10,000 embeddings of 384 dimensions (10 clusters),
 // umap-learn's default 500 epochs. Besides wall time it reports the
 // process's CPU seconds per map, which a shared machine disturbs less.
