@@ -37,6 +37,7 @@ func modelCommand() *ucli.Command {
 					&ucli.StringFlag{Name: "pooling", Usage: "bert: mean (default), cls, last or none; llama always pools the last token"},
 					&ucli.StringFlag{Name: "type", Value: "f32", Usage: "type of the weight matrices: f32, f16, q8_0, q4_0 or q4_k"},
 					&ucli.BoolFlag{Name: "output-head", Usage: "llama: write output.weight instead of tying it to token_embd"},
+					&ucli.StringFlag{Name: "chat-template", Usage: "llama: tokenizer.chat_template to write (a Jinja template llama.cpp recognises, e.g. ChatML's), for a tiny test generator"},
 					&ucli.BoolFlag{Name: "json", Usage: "print the model summary as JSON"},
 				},
 				Action: runModelInit,
@@ -77,6 +78,7 @@ func modelInitOptions(c *ucli.Context) (modelinit.Options, error) {
 		Layers: c.Int("layers"), Dim: c.Int("dim"), Heads: c.Int("heads"), KVHeads: c.Int("kv-heads"),
 		FF: c.Int("ff"), Ctx: c.Int("ctx"), Vocab: c.Int("vocab"), Seed: c.Uint64("seed"),
 		Pooling: c.String("pooling"), Type: typ, OutputHead: c.Bool("output-head"),
+		ChatTemplate: c.String("chat-template"),
 	}, nil
 }
 

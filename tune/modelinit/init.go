@@ -35,7 +35,11 @@ type Options struct {
 	Pooling    string          // bert: mean, cls or last; llama pools the last token
 	Type       gguf.TensorType // type of 2-D weight matrices: F32, F16, Q8_0, Q4_0, Q4_K
 	OutputHead bool            // llama: write a separate output.weight instead of tying it to token_embd
-	Name       string          // general.name
+	// ChatTemplate (llama only) is written as tokenizer.chat_template, so
+	// llama.cpp can format chats for the model as a generator (llama.cpp
+	// recognises a template by its markers: ChatML's contain <|im_start|>).
+	ChatTemplate string
+	Name         string // general.name
 }
 
 // Defaults fills zero fields with a tiny model of the architecture: 2
@@ -100,6 +104,9 @@ func (o *Options) check() error {
 		}
 		if o.OutputHead {
 			return fmt.Errorf("bert has no output head")
+		}
+		if o.ChatTemplate != "" {
+			return fmt.Errorf("bert cannot generate text: a chat template needs --arch llama")
 		}
 	} else {
 		if o.Heads%o.KVHeads != 0 {
@@ -273,6 +280,9 @@ func (m *maker) llamaKVs(v *Vocab) {
 	m.set("tokenizer.ggml.add_bos_token", gguf.Of(true))
 	// e5-mistral and Linq-Embed-Mistral pool the final </s>.
 	m.set("tokenizer.ggml.add_eos_token", gguf.Of(true))
+	if o.ChatTemplate != "" {
+		m.set("tokenizer.chat_template", gguf.Of(o.ChatTemplate))
+	}
 }
 
 const weightStd = 0.02
