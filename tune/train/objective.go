@@ -30,8 +30,11 @@ type Objective struct {
 // (default "trials"), and any fixed training setting under the names of the
 // `ragtune train` flags. Relative paths are taken from dir. Validation is
 // bounded as `ragtune train` bounds it (val_queries, val_docs, no_val).
+// Each validation is also scored fused with BM25 (hybrid_ndcg@10, ...;
+// fusion: auto by default, or a method with fusion_weight, tunable like
+// any parameter; fusion: off for none).
 func NewObjective(spec map[string]any, dir string) (*Objective, error) {
-	o := &Objective{Out: "trials", Base: Config{ValQueries: DefaultValQueries, ValDocs: DefaultValDocs}}
+	o := &Objective{Out: "trials", Base: Config{ValQueries: DefaultValQueries, ValDocs: DefaultValDocs, Fusion: "auto"}}
 	fixed := map[string]any{}
 	for k, v := range spec {
 		switch k {
@@ -121,6 +124,13 @@ func applyParams(c *Config, params map[string]any) error {
 			c.Optim.WeightDecay = num
 		case "train_fraction":
 			c.TrainFraction = num
+		case "fusion": // "off" drops the hybrid_ scores
+			c.Fusion, isNum = str, true
+			if str == "off" {
+				c.Fusion = ""
+			}
+		case "fusion_weight":
+			c.FusionWeight = &num
 		case "val_queries":
 			c.ValQueries = int(num)
 		case "val_docs":

@@ -70,6 +70,12 @@ type Config struct {
 	ValQueries int  `json:",omitempty"`
 	ValDocs    int  `json:",omitempty"`
 	NoVal      bool `json:",omitempty"`
+	// Fusion, when set, also scores every validation fused with BM25
+	// ("hybrid_" metrics, see Validator.EnableFusion): "auto" or a method of
+	// package hybrid, at FusionWeight when given. Scoring only: a run may
+	// resume with another.
+	Fusion       string   `json:"-"`
+	FusionWeight *float64 `json:"-"`
 	// Energy configures the run's energy meter (not part of the
 	// configuration a checkpoint must match).
 	Energy energy.Options `json:"-"`
@@ -369,6 +375,12 @@ func newRun(modelPath string, d *dataset.Dataset, outDir string, cfg Config) (*r
 			return nil, err
 		}
 		r.val.CacheDocs = cfg.QuerySideOnly
+		if cfg.Fusion != "" {
+			if err := r.val.EnableFusion(cfg.Fusion, cfg.FusionWeight, fmt.Sprintf("ndcg@%d", cfg.EvalK)); err != nil {
+				r.close()
+				return nil, fmt.Errorf("fusion: %w", err)
+			}
+		}
 	}
 	return r, nil
 }

@@ -2,11 +2,16 @@ package train
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 
 	"github.com/ragtune/ragtune/retrieval"
+	"github.com/ragtune/ragtune/retrieval/bm25"
 	"github.com/ragtune/ragtune/retrieval/dataset"
+	"github.com/ragtune/ragtune/retrieval/hybrid"
 	"github.com/ragtune/ragtune/retrieval/index"
 	"github.com/ragtune/ragtune/retrieval/metrics"
 )
@@ -66,6 +71,122 @@ type Validator struct {
 	// between evaluations (query-side-only adaptation).
 	docVecs   [][]float32
 	CacheDocs bool
+	fusion    *validationFusion // nil: no hybrid scores
+}
+
+// validationFusion is what EnableFusion prepares: BM25's run over the
+// validator's documents and queries, and what to fuse it with.
+type validationFusion struct {
+	lexical    hybrid.Run
+	given      *hybrid.Spec  // score this spec; nil: choose among candidates
+	candidates []hybrid.Spec // for hybrid.Choose
+	measure    string        // ndcg, recall or mrr
+	k          int
+}
+
+// fusionDepth is how many results of each ranking fusion sees.
+const fusionDepth = 100
+
+// EnableFusion makes every evaluation also score the model's ranking fused
+// with a BM25 ranking of the same documents and queries, under "hybrid_"
+// names (hybrid_ndcg@10, ...), with hybrid_weight (the dense weight; 0.5
+// for rrf, 1 and 0 for the model or BM25 alone) and hybrid_fused (1 when a
+// fusion beat both retrievers, else 0; the single retriever is used then).
+// method is "auto" (every method and weight of hybrid.Grid(0.05), chosen
+// by metric on these queries), a method of package hybrid with weight (a
+// given spec) or a weighted method without one (its weight is chosen).
+// metric is e.g. "ndcg@10". BM25 is built once, here.
+func (v *Validator) EnableFusion(method string, weight *float64, metric string) error {
+	f := &validationFusion{}
+	measure, kText, _ := strings.Cut(metric, "@")
+	k, err := strconv.Atoi(kText)
+	if err != nil || k <= 0 || (measure != "ndcg" && measure != "recall" && measure != "mrr") {
+		return fmt.Errorf("fusion metric %q: want ndcg, recall or mrr at a cut-off", metric)
+	}
+	f.measure, f.k = measure, k
+	methods := append([]hybrid.Method{hybrid.MethodRRF}, hybrid.Weighted...)
+	if method != "auto" {
+		m, err := hybrid.ParseMethod(method)
+		if err != nil {
+			return err
+		}
+		spec := hybrid.Spec{Method: m}
+		switch {
+		case weight != nil && !m.IsWeighted():
+			return fmt.Errorf("fusion weight: %s takes none", m)
+		case weight != nil:
+			spec.Weight = *weight
+		}
+		if err := spec.Validate(); err != nil {
+			return err
+		}
+		if weight != nil || !m.IsWeighted() {
+			f.given = &spec
+		}
+		methods = []hybrid.Method{m}
+	} else if weight != nil {
+		return errors.New("fusion weight: give a fusion method with it (wrrf, minmax or zscore)")
+	}
+	if f.given == nil {
+		f.candidates = hybrid.Candidates(methods, hybrid.Grid(0.05), 0)
+	}
+	bx, err := bm25.Build(v.docIDs, v.docs, bm25.DefaultParams)
+	if err != nil {
+		return err
+	}
+	_, texts := v.Texts()
+	hits, err := bx.Search(texts, fusionDepth)
+	if err != nil {
+		return err
+	}
+	f.lexical = hybrid.Run{}
+	for i, q := range v.queries {
+		for _, h := range hits[i] {
+			f.lexical[q.ID] = append(f.lexical[q.ID], metrics.Result{DocID: h.ID, Score: float64(h.Score)})
+		}
+	}
+	v.fusion = f
+	return nil
+}
+
+// hybridScores fuses the model's run with BM25's and scores the result.
+func (v *Validator) hybridScores(dense hybrid.Run, s Scores) {
+	f := v.fusion
+	score := func(run hybrid.Run) float64 { return v.mean(run, f.measure, f.k) }
+	var c hybrid.Choice
+	if f.given != nil {
+		c = hybrid.Choice{Spec: *f.given}
+	} else {
+		c = hybrid.Choose(dense, f.lexical, score, f.candidates, fusionDepth, "", "")
+	}
+	fused := hybrid.FuseRuns(c.Spec, dense, f.lexical, fusionDepth)
+	for _, k := range v.Ks {
+		for _, m := range []string{"ndcg", "recall", "mrr"} {
+			s[fmt.Sprintf("hybrid_%s@%d", m, k)] = v.mean(fused, m, k)
+		}
+	}
+	switch c.Method {
+	case hybrid.MethodRRF:
+		s["hybrid_weight"] = 0.5
+	case hybrid.MethodDense:
+		s["hybrid_weight"] = 1
+	default:
+		s["hybrid_weight"] = c.Weight // 0 for BM25 alone
+	}
+	s["hybrid_fused"] = 0
+	if c.Method.IsFusion() {
+		s["hybrid_fused"] = 1
+	}
+}
+
+// mean averages one measure at k over the validator's queries.
+func (v *Validator) mean(run hybrid.Run, measure string, k int) float64 {
+	fn := map[string]func([]string, map[string]int, int) float64{"ndcg": metrics.NDCG, "recall": metrics.Recall, "mrr": metrics.MRR}[measure]
+	var sum float64
+	for _, q := range v.queries {
+		sum += fn(metrics.IDs(run[q.ID]), v.rel[q.ID], k)
+	}
+	return sum / float64(len(v.queries))
 }
 
 // NewValidator prepares evaluation of split (e.g. "validation") at the
@@ -196,6 +317,9 @@ func (v *Validator) Evaluate(ctx context.Context, e retrieval.Embedder) (Scores,
 	for _, k := range v.Ks {
 		depth = max(depth, k)
 	}
+	if v.fusion != nil {
+		depth = max(depth, fusionDepth)
+	}
 	hits, err := ix.Search(qVecs, depth)
 	if err != nil {
 		return nil, err
@@ -215,6 +339,15 @@ func (v *Validator) Evaluate(ctx context.Context, e retrieval.Embedder) (Scores,
 	}
 	for n := range s {
 		s[n] /= float64(len(v.queries))
+	}
+	if v.fusion != nil {
+		dense := hybrid.Run{}
+		for i, q := range v.queries {
+			for _, h := range hits[i] {
+				dense[q.ID] = append(dense[q.ID], metrics.Result{DocID: h.ID, Score: float64(h.Score)})
+			}
+		}
+		v.hybridScores(dense, s)
 	}
 	return s, nil
 }
