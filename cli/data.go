@@ -12,7 +12,6 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/ragtune/ragtune/retrieval/bm25"
 	"github.com/ragtune/ragtune/retrieval/dataset"
 	"github.com/ragtune/ragtune/retrieval/dataset/export"
 	"github.com/ragtune/ragtune/retrieval/dataset/importer"
@@ -254,7 +253,7 @@ func runDataSplit(c *ucli.Context) error {
 	}
 	opts := dataset.SplitOptions{Train: c.Float64("train"), Validation: c.Float64("validation"), Test: c.Float64("test"),
 		Seed: c.Uint64("seed"), AllowLeak: c.Bool("allow-leak")}
-	out, leaks, err := d.Resplit(opts)
+	out, rep, err := d.Resplit(opts)
 	if err != nil {
 		return err
 	}
@@ -262,11 +261,15 @@ func runDataSplit(c *ucli.Context) error {
 		return err
 	}
 	if c.Bool("json") {
-		return printJSON(c.App.Writer, map[string]any{"out": c.String("out"), "splits": out.Manifest().Splits, "leaks": len(leaks)})
+		return printJSON(c.App.Writer, map[string]any{"out": c.String("out"), "splits": out.Manifest().Splits, "leaks": len(rep.Leaks),
+			"generated_kept": rep.GeneratedKept, "generated_dropped": rep.GeneratedDropped})
 	}
 	printSplitCounts(c.App.Writer, out)
-	if len(leaks) > 0 {
-		fmt.Fprintf(c.App.Writer, "warning: %d query texts or relevant documents are shared across splits (--allow-leak)\n", len(leaks))
+	if rep.GeneratedKept+rep.GeneratedDropped > 0 {
+		fmt.Fprintf(c.App.Writer, "generated queries: %d kept in train, %d dropped (their source query or a relevant document went to validation or test)\n", rep.GeneratedKept, rep.GeneratedDropped)
+	}
+	if len(rep.Leaks) > 0 {
+		fmt.Fprintf(c.App.Writer, "warning: %d query texts or relevant documents are shared across splits (--allow-leak)\n", len(rep.Leaks))
 	}
 	return nil
 }
@@ -288,24 +291,6 @@ func runDataFewShot(c *ucli.Context) error {
 	}
 	printSplitCounts(c.App.Writer, out)
 	return nil
-}
-
-// bm25Ranker ranks a dataset's corpus with an in-memory BM25 index.
-type bm25Ranker struct{ ix *bm25.Index }
-
-func (r bm25Ranker) Search(queries []string, k int) ([][]dataset.Hit, error) {
-	res, err := r.ix.Search(queries, k)
-	if err != nil {
-		return nil, err
-	}
-	out := make([][]dataset.Hit, len(res))
-	for i, hits := range res {
-		out[i] = make([]dataset.Hit, len(hits))
-		for j, h := range hits {
-			out[i][j] = dataset.Hit{DocID: h.ID, Score: float64(h.Score)}
-		}
-	}
-	return out, nil
 }
 
 // retrieverRanker ranks with any index folder (dense, BM25 or hybrid).
@@ -419,16 +404,10 @@ func negativeRanker(c *ucli.Context, d *dataset.Dataset) (r dataset.Ranker, name
 		}
 		return retrieverRanker{r}, "index " + dir, closer, nil
 	}
-	ids := make([]string, len(d.Corpus))
-	texts := make([]string, len(d.Corpus))
-	for i, doc := range d.Corpus {
-		ids[i], texts[i] = doc.ID, d.DocText(doc)
-	}
-	ix, err := bm25.Build(ids, texts, bm25.DefaultParams)
-	if err != nil {
+	if r, err = d.BM25Ranker(); err != nil {
 		return nil, "", nil, err
 	}
-	return bm25Ranker{ix}, "bm25", nil, nil
+	return r, "bm25", nil, nil
 }
 
 func runDataStats(c *ucli.Context) error {

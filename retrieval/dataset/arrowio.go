@@ -151,6 +151,14 @@ func (r row) int(name string) int {
 	return int(a.Value(r.i))
 }
 
+func (r row) uint64(name string) uint64 {
+	a, ok := r.cols[name].(*array.Uint64)
+	if !ok || a.IsNull(r.i) {
+		return 0
+	}
+	return a.Value(r.i)
+}
+
 func (r row) strs(name string) []string {
 	a, ok := r.cols[name].(*array.List)
 	if !ok || a.IsNull(r.i) {

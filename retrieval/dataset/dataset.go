@@ -41,6 +41,39 @@ type Doc struct {
 type Query struct {
 	ID   string
 	Text string
+	// Generated marks a query written by a generator model (ragtune data
+	// augment); nil for real queries. Generated queries are training data
+	// only: Validate keeps them out of every split but train, evaluation
+	// never judges them, and Resplit keeps them in train.
+	Generated *Generation
+}
+
+// Generation says how a generated query was made. On disk it is a row of
+// generated.arrow (query_id, source "generated", generator, seed, mode, parent).
+type Generation struct {
+	Generator string // the generator model's file name
+	Seed      uint64 // the augment run's seed
+	Mode      string // "paraphrase" or "queries"
+	// Parent is the query paraphrased (mode paraphrase) or the document the
+	// query was written for (mode queries).
+	Parent string
+}
+
+// Generation modes.
+const (
+	ModeParaphrase = "paraphrase"
+	ModeQueries    = "queries"
+)
+
+// GeneratedQueries is the set of generated query ids.
+func (d *Dataset) GeneratedQueries() map[string]bool {
+	out := map[string]bool{}
+	for _, q := range d.Queries {
+		if q.Generated != nil {
+			out[q.ID] = true
+		}
+	}
+	return out
 }
 
 // Qrel is one relevance judgement: Score > 0 means relevant (graded, as in
@@ -188,12 +221,14 @@ func (d *Dataset) SplitQueries(split string) []Query {
 	return out
 }
 
-// Relevant returns, per query id, the documents judged relevant (Score > 0)
-// in a split with their grades.
+// Relevant returns, per real query id, the documents judged relevant
+// (Score > 0) in a split with their grades: what evaluation scores against.
+// Generated queries are left out (they train, they are never evaluated).
 func (d *Dataset) Relevant(split string) map[string]map[string]int {
 	out := map[string]map[string]int{}
+	gen := d.GeneratedQueries()
 	for _, r := range d.Qrels[split] {
-		if r.Score <= 0 {
+		if r.Score <= 0 || gen[r.QueryID] {
 			continue
 		}
 		m := out[r.QueryID]

@@ -49,4 +49,6 @@ var (
 	ErrBadRecord     = errors.New("malformed record")
 	ErrBadScore      = errors.New("score is not an integer")
 	ErrUnknownColumn = errors.New("no such column")
+	// ErrGeneratedOutsideTrain: generated queries are training data only.
+	ErrGeneratedOutsideTrain = errors.New("generated query outside the train split")
 )

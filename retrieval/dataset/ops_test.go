@@ -31,7 +31,8 @@ func mini(t *testing.T) *dataset.Dataset {
 
 func TestResplitMini(t *testing.T) {
 	d := mini(t)
-	out, leaks, err := d.Resplit(dataset.DefaultSplit)
+	out, rep, err := d.Resplit(dataset.DefaultSplit)
+	leaks := rep.Leaks
 	if err != nil || len(leaks) != 0 {
 		t.Fatalf("%v, %d leaks", err, len(leaks))
 	}
@@ -69,7 +70,8 @@ func TestResplitKeepsConnectedQueriesTogether(t *testing.T) {
 			{QueryID: "q3", DocID: "b", Score: 1}, {QueryID: "q4", DocID: "c", Score: 1}}},
 	}
 	for seed := uint64(0); seed < 20; seed++ {
-		out, leaks, err := d.Resplit(dataset.SplitOptions{Train: 0.5, Validation: 0.5, Seed: seed})
+		out, rep, err := d.Resplit(dataset.SplitOptions{Train: 0.5, Validation: 0.5, Seed: seed})
+		leaks := rep.Leaks
 		if err != nil || len(leaks) != 0 {
 			t.Fatalf("seed %d: %v %v", seed, err, leaks)
 		}
@@ -80,7 +82,8 @@ func TestResplitKeepsConnectedQueriesTogether(t *testing.T) {
 			}
 		}
 	}
-	_, leaks, err := d.Resplit(dataset.SplitOptions{Train: 0.5, Validation: 0.5, Seed: 3, AllowLeak: true})
+	_, rep, err := d.Resplit(dataset.SplitOptions{Train: 0.5, Validation: 0.5, Seed: 3, AllowLeak: true})
+	leaks := rep.Leaks
 	if err != nil {
 		t.Fatal(err)
 	}

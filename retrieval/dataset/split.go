@@ -34,26 +34,40 @@ type Leak struct {
 // case, whitespace runs collapsed, trimmed.
 func NormalizeText(s string) string { return strings.Join(strings.Fields(strings.ToLower(s)), " ") }
 
-// Resplit pools the judged queries of all splits and deals them out again,
-// seeded, by the given fractions; qrels and explicit examples follow their
-// query. Without AllowLeak, connected queries (same normalised text, or a
-// shared relevant document) move as one group, so no split can see another's
-// query or positive; the result is checked with Leaks either way.
-func (d *Dataset) Resplit(opts SplitOptions) (*Dataset, []Leak, error) {
+// SplitReport says what Resplit did besides dealing the real queries.
+type SplitReport struct {
+	Leaks []Leak
+	// Generated queries stay in train (GeneratedKept) unless the query they
+	// paraphrase, their text or one of their relevant documents was dealt to
+	// another split: those would leak it, so they are dropped
+	// (GeneratedDropped).
+	GeneratedKept, GeneratedDropped int
+}
+
+// Resplit pools the judged real queries of all splits and deals them out
+// again, seeded, by the given fractions; qrels and explicit examples follow
+// their query. Without AllowLeak, connected queries (same normalised text, or
+// a shared relevant document) move as one group, so no split can see
+// another's query or positive; the result is checked with Leaks either way.
+// Generated queries are never dealt: see SplitReport.
+func (d *Dataset) Resplit(opts SplitOptions) (*Dataset, SplitReport, error) {
+	var rep SplitReport
 	fr := []float64{opts.Train, opts.Validation, opts.Test}
 	sum := 0.0
 	for _, f := range fr {
 		if f < 0 || math.IsNaN(f) {
-			return nil, nil, fmt.Errorf("split fractions must be >= 0, got %v", fr)
+			return nil, rep, fmt.Errorf("split fractions must be >= 0, got %v", fr)
 		}
 		sum += f
 	}
 	if math.Abs(sum-1) > 1e-6 {
-		return nil, nil, fmt.Errorf("split fractions sum to %g, want 1", sum)
+		return nil, rep, fmt.Errorf("split fractions sum to %g, want 1", sum)
 	}
 	names := []string{Train, Validation, Test}
 
-	// Judged queries in Queries order, so the outcome depends on the seed only.
+	// Judged real queries in Queries order, so the outcome depends on the
+	// seed only.
+	gen := d.GeneratedQueries()
 	judged := map[string]bool{}
 	for _, s := range d.Splits() {
 		for _, r := range d.Qrels[s] {
@@ -65,7 +79,7 @@ func (d *Dataset) Resplit(opts SplitOptions) (*Dataset, []Leak, error) {
 	}
 	var qids []string
 	for _, q := range d.Queries {
-		if judged[q.ID] {
+		if judged[q.ID] && !gen[q.ID] {
 			qids = append(qids, q.ID)
 		}
 	}
@@ -95,21 +109,76 @@ func (d *Dataset) Resplit(opts SplitOptions) (*Dataset, []Leak, error) {
 			splitOf[q] = names[best]
 		}
 	}
-	out := &Dataset{Corpus: d.Corpus, Queries: d.Queries, Source: d.Source,
-		Qrels: map[string][]Qrel{}, Examples: map[string][]Example{}}
+	heldOut := map[string]bool{} // documents relevant to a real query outside train
 	for _, s := range d.Splits() {
 		for _, r := range d.Qrels[s] {
-			out.Qrels[splitOf[r.QueryID]] = append(out.Qrels[splitOf[r.QueryID]], r)
+			if r.Score > 0 && !gen[r.QueryID] && splitOf[r.QueryID] != Train {
+				heldOut[r.DocID] = true
+			}
 		}
 		for _, e := range d.Examples[s] {
-			out.Examples[splitOf[e.QueryID]] = append(out.Examples[splitOf[e.QueryID]], e)
+			if e.PositiveID != "" && !gen[e.QueryID] && splitOf[e.QueryID] != Train {
+				heldOut[e.PositiveID] = true
+			}
 		}
 	}
-	leaks := out.Leaks()
-	if len(leaks) > 0 && !opts.AllowLeak {
-		return nil, leaks, fmt.Errorf("split leaks %d query texts or documents across splits", len(leaks))
+	heldOutText := map[string]bool{}
+	for _, q := range d.Queries {
+		if judged[q.ID] && q.Generated == nil && splitOf[q.ID] != Train {
+			heldOutText[NormalizeText(q.Text)] = true
+		}
 	}
-	return out, leaks, nil
+	drop := map[string]bool{}
+	for _, q := range d.Queries {
+		g := q.Generated
+		if g != nil && (heldOutText[NormalizeText(q.Text)] || g.Mode == ModeParaphrase && judged[g.Parent] && splitOf[g.Parent] != Train) {
+			drop[q.ID] = true
+		}
+	}
+	for _, s := range d.Splits() {
+		for _, r := range d.Qrels[s] {
+			if gen[r.QueryID] && r.Score > 0 && heldOut[r.DocID] {
+				drop[r.QueryID] = true
+			}
+		}
+		for _, e := range d.Examples[s] {
+			if gen[e.QueryID] && heldOut[e.PositiveID] {
+				drop[e.QueryID] = true
+			}
+		}
+	}
+	for q := range gen {
+		splitOf[q] = Train
+	}
+	out := &Dataset{Corpus: d.Corpus, Queries: d.Queries, Source: d.Source,
+		Qrels: map[string][]Qrel{}, Examples: map[string][]Example{}}
+	if len(drop) > 0 {
+		out.Queries = nil
+		for _, q := range d.Queries {
+			if !drop[q.ID] {
+				out.Queries = append(out.Queries, q)
+			}
+		}
+	}
+	rep.GeneratedDropped = len(drop)
+	rep.GeneratedKept = len(gen) - len(drop)
+	for _, s := range d.Splits() {
+		for _, r := range d.Qrels[s] {
+			if !drop[r.QueryID] {
+				out.Qrels[splitOf[r.QueryID]] = append(out.Qrels[splitOf[r.QueryID]], r)
+			}
+		}
+		for _, e := range d.Examples[s] {
+			if !drop[e.QueryID] {
+				out.Examples[splitOf[e.QueryID]] = append(out.Examples[splitOf[e.QueryID]], e)
+			}
+		}
+	}
+	rep.Leaks = out.Leaks()
+	if len(rep.Leaks) > 0 && !opts.AllowLeak {
+		return nil, rep, fmt.Errorf("split leaks %d query texts or documents across splits", len(rep.Leaks))
+	}
+	return out, rep, nil
 }
 
 // queryGroups groups query ids that must share a split (union-find over
@@ -224,11 +293,16 @@ func (d *Dataset) Leaks() []Leak {
 	return leaks
 }
 
-// FewShot keeps a seeded subset of a split's queries (n of them, or when n
-// is 0 the fraction frac, at least one), with their qrels and examples;
-// other splits and the corpus stay as they are.
+// FewShot keeps a seeded subset of a split's real queries (n of them, or
+// when n is 0 the fraction frac, at least one), with their qrels and
+// examples; other splits and the corpus stay as they are.
 func (d *Dataset) FewShot(split string, n int, frac float64, seed uint64) (*Dataset, error) {
-	qs := d.SplitQueries(split)
+	var qs []Query
+	for _, q := range d.SplitQueries(split) {
+		if q.Generated == nil {
+			qs = append(qs, q)
+		}
+	}
 	if len(qs) == 0 {
 		return nil, fmt.Errorf("split %q has no queries (splits: %s)", split, strings.Join(d.Splits(), ", "))
 	}
@@ -246,6 +320,13 @@ func (d *Dataset) FewShot(split string, n int, frac float64, seed uint64) (*Data
 	keep := map[string]bool{}
 	for _, i := range perm[:n] {
 		keep[qs[i].ID] = true
+	}
+	// Generated queries go with the query they paraphrase; the ones written
+	// for documents stay.
+	for _, q := range d.Queries {
+		if g := q.Generated; g != nil && (g.Mode != ModeParaphrase || keep[g.Parent]) {
+			keep[q.ID] = true
+		}
 	}
 	out := &Dataset{Corpus: d.Corpus, Queries: d.Queries, Source: d.Source, Qrels: map[string][]Qrel{}, Examples: map[string][]Example{}}
 	for s, rs := range d.Qrels {

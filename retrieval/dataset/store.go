@@ -22,7 +22,12 @@ const (
 	QueriesFile  = "queries.arrow"
 	QrelsFile    = "qrels.arrow"
 	ExamplesFile = "examples.arrow"
+	// GeneratedFile marks generated queries (present only when there are some).
+	GeneratedFile = "generated.arrow"
 )
+
+// SourceGenerated is the source column of generated.arrow.
+const SourceGenerated = "generated"
 
 // FormatName and FormatVersion identify the folder layout in the manifest;
 // Open refuses versions it does not know.
@@ -56,6 +61,14 @@ var (
 		{Name: "positive", Type: arrow.BinaryTypes.String},
 		{Name: "negative_ids", Type: stringList},
 		{Name: "negatives", Type: stringList},
+	}, nil)
+	generatedSchema = arrow.NewSchema([]arrow.Field{
+		{Name: "query_id", Type: arrow.BinaryTypes.String},
+		{Name: "source", Type: arrow.BinaryTypes.String},
+		{Name: "generator", Type: arrow.BinaryTypes.String},
+		{Name: "seed", Type: arrow.PrimitiveTypes.Uint64},
+		{Name: "mode", Type: arrow.BinaryTypes.String},
+		{Name: "parent", Type: arrow.BinaryTypes.String},
 	}, nil)
 )
 
@@ -171,6 +184,31 @@ func (d *Dataset) Save(dir string) error {
 			return err
 		}
 	}
+	var generated []Query
+	for _, q := range d.Queries {
+		if q.Generated != nil {
+			generated = append(generated, q)
+		}
+	}
+	genPath := filepath.Join(dir, GeneratedFile)
+	if len(generated) == 0 {
+		if err := os.Remove(genPath); err != nil && !errNotExist(err) {
+			return err
+		}
+	} else {
+		m.Files[GeneratedFile], err = writeArrowFile(genPath, generatedSchema, len(generated), func(b *array.RecordBuilder, i int) {
+			q, g := generated[i], generated[i].Generated
+			b.Field(0).(*array.StringBuilder).Append(q.ID)
+			b.Field(1).(*array.StringBuilder).Append(SourceGenerated)
+			b.Field(2).(*array.StringBuilder).Append(g.Generator)
+			b.Field(3).(*array.Uint64Builder).Append(g.Seed)
+			b.Field(4).(*array.StringBuilder).Append(g.Mode)
+			b.Field(5).(*array.StringBuilder).Append(g.Parent)
+		})
+		if err != nil {
+			return err
+		}
+	}
 	manifest, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
@@ -252,6 +290,22 @@ func Read(dir string) (*Dataset, error) {
 	if err != nil && !errors.Is(err, errNoFile) {
 		return nil, fmt.Errorf("open dataset %s: %w", dir, err)
 	}
+	queries := d.QueryIndex()
+	err = read(GeneratedFile, generatedSchema, func(rowNum int, r row) error {
+		id := r.str("query_id")
+		i, ok := queries[id]
+		switch {
+		case !ok:
+			return &InputError{Path: filepath.Join(dir, GeneratedFile), Line: rowNum, Field: "query_id", Err: fmt.Errorf("%w %q", ErrUnknownQuery, id)}
+		case r.str("source") != SourceGenerated:
+			return &InputError{Path: filepath.Join(dir, GeneratedFile), Line: rowNum, Field: "source", Err: fmt.Errorf("%q, want %q", r.str("source"), SourceGenerated)}
+		}
+		d.Queries[i].Generated = &Generation{Generator: r.str("generator"), Seed: r.uint64("seed"), Mode: r.str("mode"), Parent: r.str("parent")}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errNoFile) {
+		return nil, fmt.Errorf("open dataset %s: %w", dir, err)
+	}
 	return d, nil
 }
 
@@ -286,6 +340,7 @@ func (d *Dataset) validate(dir string) error {
 			return at(QueriesFile, i+1, "text", ErrInvalidUTF8)
 		}
 	}
+	gen := d.GeneratedQueries()
 	row := 0
 	for _, s := range d.Splits() {
 		seen := map[[2]string]bool{}
@@ -294,6 +349,8 @@ func (d *Dataset) validate(dir string) error {
 			switch {
 			case s == "":
 				return at(QrelsFile, row, "split", ErrEmptyField)
+			case gen[r.QueryID] && s != Train:
+				return at(QrelsFile, row, "split", fmt.Errorf("%w: generated query %q is judged in split %s", ErrGeneratedOutsideTrain, r.QueryID, s))
 			case !queries[r.QueryID]:
 				return at(QrelsFile, row, "query_id", fmt.Errorf("%w %q", ErrUnknownQuery, r.QueryID))
 			case !docs[r.DocID]:
@@ -313,6 +370,8 @@ func (d *Dataset) validate(dir string) error {
 				return at(ExamplesFile, row, "split", ErrEmptyField)
 			case e.QueryID != "" && !queries[e.QueryID]:
 				return at(ExamplesFile, row, "query_id", fmt.Errorf("%w %q", ErrUnknownQuery, e.QueryID))
+			case gen[e.QueryID] && s != Train:
+				return at(ExamplesFile, row, "split", fmt.Errorf("%w: generated query %q is an example of split %s", ErrGeneratedOutsideTrain, e.QueryID, s))
 			case e.PositiveID != "" && !docs[e.PositiveID]:
 				return at(ExamplesFile, row, "positive_id", fmt.Errorf("%w %q", ErrUnknownDoc, e.PositiveID))
 			case len(e.NegativeIDs) != 0 && len(e.NegativeIDs) != len(e.Negatives):

@@ -52,7 +52,11 @@ func LoadJudged(dir, split string) ([]Query, Qrels, error) {
 			return nil, nil, fmt.Errorf("dataset %s has no split %q (it has %v)", dir, split, ds.Splits())
 		}
 		qrels := Qrels{}
+		gen := ds.GeneratedQueries() // training data only, never judged
 		for _, r := range judged {
+			if gen[r.QueryID] {
+				continue
+			}
 			if qrels[r.QueryID] == nil {
 				qrels[r.QueryID] = map[string]int{}
 			}

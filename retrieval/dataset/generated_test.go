@@ -1,0 +1,150 @@
+package dataset_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/ragtune/ragtune/retrieval/dataset"
+)
+
+// augmented has real queries q1..q6 over documents d1..d6 and generated ones:
+// g1 paraphrases q1, g2 was written for d1 (q1's document) and g3 for d7,
+// which no real query judges.
+func augmented() *dataset.Dataset {
+	d := &dataset.Dataset{Qrels: map[string][]dataset.Qrel{}, Examples: map[string][]dataset.Example{}}
+	for _, id := range []string{"1", "2", "3", "4", "5", "6", "7"} {
+		d.Corpus = append(d.Corpus, dataset.Doc{ID: "d" + id, Text: "document " + id})
+		if id != "7" {
+			d.Queries = append(d.Queries, dataset.Query{ID: "q" + id, Text: "query " + id})
+			d.Qrels[dataset.Train] = append(d.Qrels[dataset.Train], dataset.Qrel{QueryID: "q" + id, DocID: "d" + id, Score: 1})
+		}
+	}
+	gen := func(id, text, mode, parent, doc string) {
+		d.Queries = append(d.Queries, dataset.Query{ID: id, Text: text, Generated: &dataset.Generation{Generator: "gen.gguf", Seed: 9, Mode: mode, Parent: parent}})
+		d.Qrels[dataset.Train] = append(d.Qrels[dataset.Train], dataset.Qrel{QueryID: id, DocID: doc, Score: 1})
+	}
+	gen("g1", "query one again", dataset.ModeParaphrase, "q1", "d1")
+	gen("g2", "what is document one", dataset.ModeQueries, "d1", "d1")
+	gen("g3", "what is document seven", dataset.ModeQueries, "d7", "d7")
+	return d
+}
+
+func TestGeneratedMarksRoundTrip(t *testing.T) {
+	d := augmented()
+	dir := t.TempDir()
+	if err := d.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	back, err := dataset.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back.Queries, d.Queries) {
+		t.Fatalf("queries and their marks changed on the way through disk:\n%+v", back.Queries)
+	}
+	// Without generated queries the file goes away.
+	d.Queries = d.Queries[:6]
+	d.Qrels[dataset.Train] = d.Qrels[dataset.Train][:6]
+	if err := d.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, dataset.GeneratedFile)); !os.IsNotExist(err) {
+		t.Fatalf("stale %s: %v", dataset.GeneratedFile, err)
+	}
+}
+
+func TestGeneratedOnlyInTrain(t *testing.T) {
+	d := augmented()
+	d.Qrels[dataset.Validation] = []dataset.Qrel{{QueryID: "g3", DocID: "d7", Score: 1}}
+	err := d.Save(t.TempDir())
+	var ie *dataset.InputError
+	if !errors.Is(err, dataset.ErrGeneratedOutsideTrain) || !errors.As(err, &ie) || ie.Path != dataset.QrelsFile || ie.Field != "split" {
+		t.Fatalf("generated query judged in validation: %v", err)
+	}
+	d = augmented()
+	d.Examples[dataset.Test] = []dataset.Example{{QueryID: "g1", Anchor: "query one again", PositiveID: "d1", Positive: "document 1"}}
+	if err := d.Validate(); !errors.Is(err, dataset.ErrGeneratedOutsideTrain) {
+		t.Fatalf("generated example in test: %v", err)
+	}
+}
+
+func TestEvaluationSkipsGenerated(t *testing.T) {
+	rel := augmented().Relevant(dataset.Train)
+	if len(rel) != 6 || rel["g1"] != nil || rel["q1"]["d1"] != 1 {
+		t.Fatalf("relevant judgements of train: %v", rel)
+	}
+}
+
+// TestResplitKeepsGeneratedInTrain deals the real queries many ways: the
+// generated ones are never dealt, and stay in train unless their source
+// query or document went elsewhere.
+func TestResplitKeepsGeneratedInTrain(t *testing.T) {
+	d := augmented()
+	sawDrop, sawKeep := false, false
+	for seed := uint64(1); seed <= 30; seed++ {
+		out, rep, err := d.Resplit(dataset.SplitOptions{Train: 0.5, Validation: 0.25, Test: 0.25, Seed: seed})
+		if err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		if err := out.Validate(); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		split := map[string]string{}
+		for _, s := range out.Splits() {
+			for _, r := range out.Qrels[s] {
+				split[r.QueryID] = s
+			}
+		}
+		if split["g3"] != dataset.Train {
+			t.Fatalf("seed %d: g3 (its document judged by no real query) is in %q", seed, split["g3"])
+		}
+		q1Train := split["q1"] == dataset.Train
+		for _, g := range []string{"g1", "g2"} {
+			if q1Train && split[g] != dataset.Train || !q1Train && split[g] != "" {
+				t.Fatalf("seed %d: q1 in %s, %s in %q", seed, split["q1"], g, split[g])
+			}
+		}
+		wantDropped := 0
+		if !q1Train {
+			wantDropped = 2
+			sawDrop = true
+		} else {
+			sawKeep = true
+		}
+		if rep.GeneratedDropped != wantDropped || rep.GeneratedKept != 3-wantDropped || len(out.Queries) != 9-wantDropped {
+			t.Fatalf("seed %d: report %+v, %d queries", seed, rep, len(out.Queries))
+		}
+		if n := len(out.SplitQueries(dataset.Train)) - (3 - wantDropped); n != 3 {
+			t.Fatalf("seed %d: %d real queries in train, want 3 of 6", seed, n)
+		}
+	}
+	if !sawDrop || !sawKeep {
+		t.Fatal("30 seeds never moved q1 both ways")
+	}
+}
+
+func TestFewShotSamplesRealQueries(t *testing.T) {
+	d := augmented()
+	for seed := uint64(1); seed <= 10; seed++ {
+		out, err := d.FewShot(dataset.Train, 2, 0, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept := map[string]bool{}
+		for _, r := range out.Qrels[dataset.Train] {
+			kept[r.QueryID] = true
+		}
+		real := 0
+		for _, q := range d.Queries[:6] {
+			if kept[q.ID] {
+				real++
+			}
+		}
+		if real != 2 || !kept["g2"] || !kept["g3"] || kept["g1"] != kept["q1"] {
+			t.Fatalf("seed %d kept %v", seed, kept)
+		}
+	}
+}
