@@ -14,10 +14,16 @@ import (
 //
 // Body is trusted markup: build it with html/template so that data is
 // escaped. Each Chart's Option is a plain ECharts option (JSON data, no
-// functions); the page gives every chart the PNG and SVG buttons and, where
-// the option has none, a tooltip that inserts text only. For pictures of
-// your own data, put the data in the option's series, never in Body as
-// script.
+// functions); the page gives every chart the PNG and SVG buttons and
+// replaces any tooltip formatter with one that inserts text only (ECharts
+// would insert a formatter's string as HTML). Put data in the option's
+// series, never in Body as script.
+//
+// A package that contributes a section only needs a function such as
+//
+//	func ReportSection(m *Maps) report.Section
+//
+// and the caller does rep.Add(mapview.ReportSection(m)) before writing.
 type Section struct {
 	ID     string // anchor: letters, digits, '-' and '_'
 	Title  string
