@@ -41,6 +41,7 @@ func init() {
 			&ucli.Float64Flag{Name: "min-dist", Value: 0.1, Usage: "UMAP minimum distance"},
 			&ucli.IntFlag{Name: "epochs", Usage: "UMAP epochs (default 500 up to 10,000 points, else 200)"},
 			&ucli.StringFlag{Name: "out", Required: true, Usage: "folder for viz.html, maps.json and maps.csv"},
+			&ucli.BoolFlag{Name: "wizmap", Usage: "also write WizMap's data and grid files per map (OUT/wizmap/)"},
 			&ucli.BoolFlag{Name: "json", Usage: "print a JSON summary"},
 			&ucli.BoolFlag{Name: "quiet", Usage: "no progress line"},
 		),
@@ -141,6 +142,19 @@ func runViz(c *ucli.Context) error {
 			return err
 		}
 		sum.Files = append(sum.Files, p)
+	}
+	if c.Bool("wizmap") {
+		wdir := filepath.Join(dir, "wizmap")
+		if err := os.MkdirAll(wdir, 0o755); err != nil {
+			return err
+		}
+		for _, m := range view.Maps {
+			base := filepath.Join(wdir, m.Model+"-"+m.Method)
+			if err := view.WriteWizMap(m, base+".ndjson", base+"-grid.json"); err != nil {
+				return err
+			}
+			sum.Files = append(sum.Files, base+".ndjson", base+"-grid.json")
+		}
 	}
 	for _, it := range view.Items {
 		if it.IsQuery() {

@@ -30,7 +30,7 @@ func TestVizCommand(t *testing.T) {
 
 	// Precomputed vectors, base only, both methods.
 	out, err := runCLI(t, "viz", "--data", p("beir"), "--base-doc-vectors", p("emb.jsonl"), "--base-query-vectors", p("qvec-id.jsonl"),
-		"--out", p("maps"), "--json")
+		"--out", p("maps"), "--wizmap", "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,8 +44,11 @@ func TestVizCommand(t *testing.T) {
 	}
 	// q3 judges nothing relevant: two queries; their three relevant
 	// documents and the one other.
-	if sum.Queries != 2 || sum.Documents != 4 || len(sum.Maps) != 2 || len(sum.Files) != 3 {
+	if sum.Queries != 2 || sum.Documents != 4 || len(sum.Maps) != 2 || len(sum.Files) != 3+4 {
 		t.Fatalf("summary %+v", sum)
+	}
+	if _, err := os.Stat(p("maps/wizmap/base-umap-grid.json")); err != nil {
+		t.Error(err)
 	}
 	page, err := os.ReadFile(p("maps/viz.html"))
 	if err != nil || !strings.Contains(string(page), `"id":"q1"`) {
