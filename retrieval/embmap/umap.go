@@ -57,12 +57,12 @@ func (o UMAPOptions) withDefaults(n int) UMAPOptions {
 // UMAP maps vectors to 2-D. The steps, after the paper: the k nearest
 // neighbours of every point (exact, Euclidean; normalise the vectors first
 // for cosine neighbours), the fuzzy simplicial set of the data (smooth kNN
-// distances, fuzzy union), an initial map (PCA scaled to ±10 plus tiny
-// noise, as umap-learn's init="pca"; or random), then stochastic gradient
-// descent on the fuzzy-set cross-entropy: each edge attracts its two ends
-// as often as its weight says, and every attraction comes with NegativeRate
-// repulsions from random points; the map's membership curve
-// 1/(1 + a·d^(2b)) is fitted to MinDist and Spread.
+// distances, fuzzy union), an initial map (PCA plus tiny noise, as
+// umap-learn's init="pca", or random; each axis scaled to [0, 10]), then
+// stochastic gradient descent on the fuzzy-set cross-entropy: each edge
+// attracts its two ends as often as its weight says, and every attraction
+// comes with NegativeRate repulsions from random points; the map's
+// membership curve 1/(1 + a·d^(2b)) is fitted to MinDist and Spread.
 func UMAP(vectors [][]float32, opts UMAPOptions) ([]Point, error) {
 	flat, n, dim, err := flatten(vectors)
 	if err != nil {
@@ -95,6 +95,7 @@ func UMAP(vectors [][]float32, opts UMAPOptions) ([]Point, error) {
 	} else if coords, err = pcaInit(vectors, rng); err != nil {
 		return nil, err
 	}
+	rescale(coords)
 	layout(coords, n, edges, a, b, opts, rng)
 	out := make([]Point, n)
 	for i := range out {
@@ -104,7 +105,8 @@ func UMAP(vectors [][]float32, opts UMAPOptions) ([]Point, error) {
 }
 
 // pcaInit is the PCA map scaled so its largest coordinate is 10, with
-// Gaussian noise of 1e-4 that separates duplicate points.
+// Gaussian noise of 1e-4 that separates duplicate points (umap-learn's
+// init="pca"; rescale then maps each axis to [0, 10]).
 func pcaInit(vectors [][]float32, rng *rand.Rand) ([]float64, error) {
 	p, err := PCA(vectors)
 	if err != nil {
@@ -124,6 +126,22 @@ func pcaInit(vectors [][]float32, rng *rand.Rand) ([]float64, error) {
 		coords[2*i+1] = q.Y*scale + rng.NormFloat64()*1e-4
 	}
 	return coords, nil
+}
+
+// rescale maps each axis of the initial map onto [0, 10], as umap-learn
+// does before the layout (an axis with no spread is left alone).
+func rescale(coords []float64) {
+	for axis := range 2 {
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for i := axis; i < len(coords); i += 2 {
+			lo, hi = math.Min(lo, coords[i]), math.Max(hi, coords[i])
+		}
+		if hi > lo {
+			for i := axis; i < len(coords); i += 2 {
+				coords[i] = 10 * (coords[i] - lo) / (hi - lo)
+			}
+		}
+	}
 }
 
 // gradClip bounds each coordinate's step, as umap-learn does.
