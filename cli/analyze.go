@@ -56,11 +56,11 @@ func runAnalyze(c *ucli.Context) error {
 	if c.Int("show") == 0 {
 		return errors.New("analyze: --show 0 lists nothing; give a count or -1 for all")
 	}
-	queries, qrels, err := loadJudgments(c)
+	docs, err := analyzeDocs(c)
 	if err != nil {
 		return err
 	}
-	docs, err := analyzeDocs(c)
+	queries, qrels, err := loadJudgments(c)
 	if err != nil {
 		return err
 	}
