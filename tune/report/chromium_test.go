@@ -231,10 +231,14 @@ func TestReportInChromium(t *testing.T) {
 		t.Errorf("table sorted descending by ndcg@5 starts %v", order)
 	}
 
-	// SVG export of a chart.
+	// SVG and PNG export of a chart (what the toolbox buttons save).
 	svg := evalJSON[string](t, ctx, `ragtuneReport.svg('chart-history')`)
 	if !strings.HasPrefix(svg, "<svg") || len(svg) < 2000 {
 		t.Errorf("SVG export: %.100q", svg)
+	}
+	pngURL := evalJSON[string](t, ctx, `ragtuneReport.charts['chart-pareto'].getDataURL({type: 'png', pixelRatio: 2, backgroundColor: '#fff'})`)
+	if !strings.HasPrefix(pngURL, "data:image/png;base64,") || len(pngURL) < 5000 {
+		t.Errorf("PNG export: %.100q", pngURL)
 	}
 
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))

@@ -11,7 +11,14 @@ import (
 	"testing"
 
 	"github.com/ragtune/ragtune/tune/hpo"
+	"github.com/ragtune/ragtune/tune/hpo/storage/pgtest"
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pgtest.Stop()
+	os.Exit(code)
+}
 
 func TestExtractMixedStates(t *testing.T) {
 	url, written := writeStudy(t, t.TempDir(), "mixed", studySpec{n: 30, baseline: true})
@@ -94,6 +101,20 @@ func TestExtractMixedStates(t *testing.T) {
 				t.Fatalf("interaction matrix not a symmetric share matrix: %v", m)
 			}
 		}
+	}
+}
+
+// The same study read from PostgreSQL gives the same report data.
+func TestExtractFromPostgres(t *testing.T) {
+	pg := pgtest.URL(t)
+	spec := studySpec{n: 30, baseline: true}
+	writeStudyAt(t, pg, "mixed", spec)
+	lite, _ := writeStudy(t, t.TempDir(), "mixed", spec)
+	a := newReport(t, loadStudy(t, pg, "mixed")).Data
+	b := newReport(t, loadStudy(t, lite, "mixed")).Data
+	ja, jb := jsonString(t, a), jsonString(t, b)
+	if ja != jb {
+		t.Fatalf("PostgreSQL and SQLite give different data:\n%.2000s\n%.2000s", ja, jb)
 	}
 }
 

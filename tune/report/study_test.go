@@ -39,6 +39,12 @@ func mustDist[D hpo.Distribution](t testing.TB, d D, err error) hpo.Distribution
 func writeStudy(t testing.TB, dir, name string, spec studySpec) (url string, trials []hpo.FrozenTrial) {
 	t.Helper()
 	url = "sqlite:///" + filepath.Join(dir, "study.db")
+	return url, writeStudyAt(t, url, name, spec)
+}
+
+// writeStudyAt is writeStudy into any storage URL.
+func writeStudyAt(t testing.TB, url, name string, spec studySpec) (trials []hpo.FrozenTrial) {
+	t.Helper()
 	st, err := storage.Open(url, storage.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +135,7 @@ func writeStudy(t testing.TB, dir, name string, spec studySpec) (url string, tri
 	if err := st.AddTrials(ctx, study.ID, trials); err != nil {
 		t.Fatal(err)
 	}
-	return url, trials
+	return trials
 }
 
 func loadStudy(t testing.TB, url, name string) Study {
