@@ -13,6 +13,7 @@ import (
 
 	"github.com/ragtune/ragtune/retrieval/embmap"
 	"github.com/ragtune/ragtune/retrieval/evaluate"
+	"github.com/ragtune/ragtune/tune/report"
 )
 
 // corpus makes nq queries, each judging two of nd documents relevant
@@ -175,5 +176,23 @@ func TestPageDataEscaped(t *testing.T) {
 	var back View
 	if err := json.Unmarshal([]byte(data), &back); err != nil || back.Items[0].Text != "<!-- x & y -->" {
 		t.Fatalf("data does not read back: %v %+v", err, back.Items)
+	}
+}
+
+// TestSection: the report accepts the view's section as it is.
+func TestSection(t *testing.T) {
+	qs, qrels, docs := corpus(5, 30)
+	v := Sample(qs, qrels, docs, 5, 30, 1)
+	if err := v.Compute("base", clustered(len(v.Items)), Options{Methods: []string{PCA}}); err != nil {
+		t.Fatal(err)
+	}
+	s := v.Section()
+	if len(s.Charts) != 1 || !strings.Contains(string(s.Body), "trustworthiness") {
+		t.Fatalf("section %+v", s)
+	}
+	var r report.Report
+	r.Data = &report.Data{}
+	if err := r.Add(s); err != nil {
+		t.Fatal(err)
 	}
 }
