@@ -253,6 +253,8 @@ const (
 
 // Reply is the answer to one Request.
 type Reply struct {
+	// Text is valid UTF-8: bytes that are not (a reply cut inside a
+	// character, a noise model's byte tokens) become U+FFFD.
 	Text         string
 	Tokens       []int32 // sampled tokens (the stop token and any stop string's tokens included)
 	PromptTokens int
@@ -390,6 +392,7 @@ func (g *Generator) Generate(ctx context.Context, sampling Sampling, reqs []Requ
 				if done != StopString {
 					r.Text = s.text.String()
 				}
+				r.Text = strings.ToValidUTF8(r.Text, "\uFFFD")
 				C.llama_sampler_free(s.sampler)
 				s.sampler = nil
 				continue
