@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -84,17 +85,46 @@ func TestTrainEmbedTuneEndToEnd(t *testing.T) {
 	mustRun("data", "import", "--in", beir, "--out", p("ds"))
 
 	out := mustRun("train", "--model", p("m.gguf"), "--data", p("ds"), "--out", p("run"), "--epochs", "1",
-		"--batch", "8", "--max-seq", "32", "--lr", "1e-3", "--rank", "4", "--threads", "2", "--json")
+		"--batch", "8", "--max-seq", "32", "--lr", "1e-3", "--rank", "4", "--threads", "2", "--json",
+		"--val-queries", "20", "--val-docs", "100", "--carbon-intensity", "50")
 	var res struct {
-		Steps  int
-		Output string
-		Best   *struct{ Scores map[string]float64 }
+		Steps      int
+		Output     string
+		Best       *struct{ Scores map[string]float64 }
+		Validation *struct{ Queries, Docs, JudgedDocs, Passes int }
+		Energy     *struct {
+			EnergyKWh       float64 `json:"energy_kwh"`
+			EmissionsKg     float64 `json:"emissions_kg"`
+			CarbonIntensity float64 `json:"carbon_intensity_g_per_kwh"`
+			Method          string
+		}
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("train --json %q: %v", out, err)
 	}
 	if res.Steps != 8 || res.Best == nil || res.Best.Scores["ndcg@10"] <= 0 || filepath.Base(res.Output) != "adapter.gguf" {
 		t.Fatalf("train result %+v", res)
+	}
+	if v := res.Validation; v == nil || v.Queries != 20 || v.Docs != max(100, v.JudgedDocs) || v.Passes != 2 {
+		t.Errorf("validation %+v, want 20 queries and at most 100 documents beyond the judged ones", v)
+	}
+	if e := res.Energy; e == nil || e.EnergyKWh <= 0 || e.CarbonIntensity != 50 || e.Method == "" {
+		t.Errorf("energy %+v", e)
+	}
+	if rows := readCSV(t, p("run/emissions.csv")); len(rows) != 2 || rows[0][5] != "emissions" {
+		t.Errorf("emissions.csv %v", rows)
+	}
+	// Without --json: the cost of validation before training, energy after.
+	_, errOut, err := runApp(t, "train", "--model", p("m.gguf"), "--data", p("ds"), "--out", p("run-noval"), "--max-steps", "2",
+		"--batch", "8", "--max-seq", "32", "--rank", "4", "--threads", "2", "--val", "none")
+	if err != nil || strings.Contains(errOut, "validation:") {
+		t.Errorf("--val none: %v\n%s", err, errOut)
+	}
+	textOut, errOut, err := runApp(t, "train", "--model", p("m.gguf"), "--data", p("ds"), "--out", p("run-text"), "--max-steps", "2",
+		"--batch", "8", "--max-seq", "32", "--rank", "4", "--threads", "2", "--val-docs", "100")
+	if err != nil || !strings.Contains(errOut, "validation: 40 of 40 queries") || !strings.Contains(errOut, "texts/s (measured)") ||
+		!strings.Contains(textOut, "on a sample: 40 of 40 queries, 100 of") || !strings.Contains(textOut, "g CO2eq (475 g/kWh; cpu ") {
+		t.Errorf("train's text output: %v\nstdout:\n%s\nstderr:\n%s", err, textOut, errOut)
 	}
 
 	// QLoRA recomputes activations by default: same steps, a smaller compute buffer.
@@ -158,8 +188,16 @@ objective:
 	if _, err := os.Stat(filepath.Join(dir, "trials", "trial-1", "adapter.gguf")); err != nil {
 		t.Error(err)
 	}
+	mustRun("tune", "export", "--storage", db, "--study", "e2e", "--out", p("export"))
+	rows := readCSV(t, p("export/trial_results_log.csv"))
+	col := slices.Index(rows[0], "energy_kwh")
+	for _, r := range rows[1:] {
+		if col < 0 || r[col] == "" || r[col] == "0" {
+			t.Errorf("trial_results_log.csv: no energy for trial %s (header %v)", r[0], rows[0])
+		}
+	}
 
-	_, _, err := runApp(t, "train", "--model", p("m.gguf"), "--data", p("ds"), "--out", p("diverge"), "--method", "full",
+	_, _, err = runApp(t, "train", "--model", p("m.gguf"), "--data", p("ds"), "--out", p("diverge"), "--method", "full",
 		"--lr", "1e6", "--clip", "0", "--batch", "8", "--max-seq", "32", "--quiet")
 	if ExitCode(err) != exitDiverged || !strings.Contains(fmt.Sprint(err), "diverged (loss") {
 		t.Fatalf("diverging run: exit %d, %v", ExitCode(err), err)
