@@ -59,7 +59,25 @@ func FanovaImportance(trials []FrozenTrial, space Space, opt ImportanceOptions) 
 	if err != nil {
 		return nil, err
 	}
+	return fanova(data, fitForest(data.x, data.y, data.forest))
+}
+
+// ForestImportances is FanovaImportance and MeanDecreaseImpurity from one
+// forest: both evaluators grow the same forest from the same options, so
+// a caller that wants both pays for it once.
+func ForestImportances(trials []FrozenTrial, space Space, opt ImportanceOptions) (fa, mdi *Importances, err error) {
+	data, err := importanceData(trials, space, opt)
+	if err != nil {
+		return nil, nil, err
+	}
 	trees := fitForest(data.x, data.y, data.forest)
+	if fa, err = fanova(data, trees); err != nil {
+		return nil, nil, err
+	}
+	return fa, meanDecrease(data, trees), nil
+}
+
+func fanova(data *importanceInput, trees []regressionTree) (*Importances, error) {
 	nf := len(data.names)
 	main := make([]float64, nf)
 	pair := make([][]float64, nf)
@@ -108,9 +126,12 @@ func MeanDecreaseImpurity(trials []FrozenTrial, space Space, opt ImportanceOptio
 	if err != nil {
 		return nil, err
 	}
+	return meanDecrease(data, fitForest(data.x, data.y, data.forest)), nil
+}
+
+func meanDecrease(data *importanceInput, trees []regressionTree) *Importances {
 	nf := len(data.names)
 	acc := make([]float64, nf)
-	trees := fitForest(data.x, data.y, data.forest)
 	for _, t := range trees {
 		per := make([]float64, nf)
 		sum := 0.0
@@ -131,7 +152,7 @@ func MeanDecreaseImpurity(trials []FrozenTrial, space Space, opt ImportanceOptio
 		out.Params = append(out.Params, ParamImportance{Name: data.names[f], Fraction: acc[f] / float64(len(trees))})
 	}
 	out.finish(data.constant)
-	return out, nil
+	return out
 }
 
 // finish adds the single-valued parameters, normalizes and sorts.

@@ -2,6 +2,7 @@ package hpo
 
 import (
 	"math"
+	"reflect"
 	"testing"
 )
 
@@ -102,5 +103,32 @@ func TestFanovaAdditiveHasNoInteraction(t *testing.T) {
 	}
 	if len(im.Pairs) != 1 || im.Pairs[0].Fraction > 0.05 || main < 0.9 {
 		t.Fatalf("x+y: main effects %v, pairs %+v", main, im.Pairs)
+	}
+}
+
+func TestForestImportancesEqualsBothEvaluators(t *testing.T) {
+	space := Space{
+		{"x", mustFloat(t, 0, 1, false, 0)},
+		{"c", mustCat(t, "a", "b")},
+	}
+	trials := importanceStudy(t, space, 60, func(p map[string]float64) []float64 {
+		return []float64{p["x"]*p["x"] + p["c"]}
+	})
+	opt := DefaultImportanceOptions()
+	opt.NTrees = 8
+	fa, mdi, err := ForestImportances(trials, space, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fa1, err := FanovaImportance(trials, space, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mdi1, err := MeanDecreaseImpurity(trials, space, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(fa, fa1) || !reflect.DeepEqual(mdi, mdi1) {
+		t.Fatalf("one forest: %+v %+v\nseparate: %+v %+v", fa, mdi, fa1, mdi1)
 	}
 }

@@ -411,21 +411,17 @@ func importance(s Study) *Importance {
 		im.MDIError = im.FanovaError
 		return im
 	}
-	opt := hpo.DefaultImportanceOptions()
-	if fa, err := hpo.FanovaImportance(s.Trials, space, opt); err != nil {
-		im.FanovaError = err.Error()
-	} else {
-		for _, p := range fa.Params {
-			im.Fanova = append(im.Fanova, NamedValue{p.Name, p.Importance})
-		}
-		im.Interactions = interactionMatrix(space, fa)
+	fa, mdi, err := hpo.ForestImportances(s.Trials, space, hpo.DefaultImportanceOptions())
+	if err != nil {
+		im.FanovaError, im.MDIError = err.Error(), err.Error()
+		return im
 	}
-	if mdi, err := hpo.MeanDecreaseImpurity(s.Trials, space, opt); err != nil {
-		im.MDIError = err.Error()
-	} else {
-		for _, p := range mdi.Params {
-			im.MDI = append(im.MDI, NamedValue{p.Name, p.Importance})
-		}
+	for _, p := range fa.Params {
+		im.Fanova = append(im.Fanova, NamedValue{p.Name, p.Importance})
+	}
+	im.Interactions = interactionMatrix(space, fa)
+	for _, p := range mdi.Params {
+		im.MDI = append(im.MDI, NamedValue{p.Name, p.Importance})
 	}
 	return im
 }
