@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
@@ -58,6 +59,13 @@ func runReport(c *ucli.Context) error {
 	start := time.Now()
 	prog := newProgress("report", 3, c.Bool("quiet") || c.Bool("json"))
 	prog.Update(0, "loading the study")
+	// Opening a SQLite URL creates the database; a report only reads one.
+	if path, ok := strings.CutPrefix(c.String("storage"), "sqlite:///"); ok {
+		path, _, _ = strings.Cut(path, "?")
+		if _, err := os.Stat(path); err != nil {
+			return fmt.Errorf("storage %s: %v", c.String("storage"), err)
+		}
+	}
 	st, err := storage.Open(c.String("storage"), storage.Options{})
 	if err != nil {
 		return err

@@ -46,4 +46,12 @@ func TestReportCommand(t *testing.T) {
 	if _, _, err := runApp(t, "report", "--storage", db, "--study", "nope", "--out", out); err == nil || !strings.Contains(err.Error(), `"nope"`) {
 		t.Errorf("unknown study: %v", err)
 	}
+	// A missing SQLite file is an error, not a new empty database.
+	missing := filepath.Join(dir, "missing.db")
+	if _, _, err := runApp(t, "report", "--storage", "sqlite:///"+missing, "--study", "q", "--out", out); err == nil || !strings.Contains(err.Error(), "missing.db") {
+		t.Errorf("missing database: %v", err)
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Error("report created the missing database")
+	}
 }
