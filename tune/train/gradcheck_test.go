@@ -82,7 +82,12 @@ type fixture struct {
 
 // newFixture loads a model, makes params with makeParams and tokenizes a batch.
 func newFixture(t *testing.T, path string, opts model.LoadOptions, loss LossConfig, makeParams func(m *model.Model, be *bindings.Backend) []*Param) *fixture {
-	be, err := bindings.NewCPUBackend(2)
+	return newFixtureOn(t, "", path, opts, loss, makeParams)
+}
+
+// newFixtureOn is newFixture on a device, as --device names it ("" is the CPU).
+func newFixtureOn(t *testing.T, device, path string, opts model.LoadOptions, loss LossConfig, makeParams func(m *model.Model, be *bindings.Backend) []*Param) *fixture {
+	be, err := bindings.OpenBackend(device, 2)
 	if err != nil {
 		t.Fatal(err)
 	}

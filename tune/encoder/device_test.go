@@ -1,0 +1,62 @@
+package encoder
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/ragtune/ragtune/bindings"
+	"github.com/ragtune/ragtune/bindings/devicetest"
+	"github.com/ragtune/ragtune/bindings/gguf"
+	"github.com/ragtune/ragtune/retrieval"
+)
+
+// TestDeviceParity embeds the same texts on the test device
+// ($RAGTUNE_DEVICE, default vulkan) and on the CPU. Tolerances: f32 to
+// rounding (max abs difference 1e-4 on unit-scale embeddings: different
+// summation orders over 2 layers); quantized weights quantize the
+// activations on both, in different blocks, so cosine ≥ 0.999.
+func TestDeviceParity(t *testing.T) {
+	dev := devicetest.Device(t)
+	texts := realTexts(t, 12)
+	for _, arch := range []string{"bert", "llama"} {
+		for _, typ := range []gguf.TensorType{gguf.F32, gguf.Q8_0, gguf.Q4_0} {
+			t.Run(fmt.Sprintf("%s/%s", arch, bindings.Type(typ)), func(t *testing.T) {
+				path := tinyModel(t, arch, typ, texts)
+				embed := func(device string) ([][]float32, bindings.Usage) {
+					e, err := Open(path, Options{Device: device, Threads: 2, Batch: 5})
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer e.Close()
+					vs, err := e.Embed(context.Background(), texts, retrieval.Document)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return vs, e.Usage()
+				}
+				want, _ := embed("cpu")
+				got, use := embed(dev.Spec())
+				if use.Device != dev.Name() || use.PeakDeviceBytes <= 0 {
+					t.Fatalf("usage %+v: want device %s with its peak memory", use, dev.Name())
+				}
+				var maxAbs float64
+				minCos := 1.0
+				for i := range want {
+					for j := range want[i] {
+						maxAbs = math.Max(maxAbs, math.Abs(float64(got[i][j]-want[i][j])))
+					}
+					minCos = math.Min(minCos, cosine(got[i], want[i]))
+				}
+				t.Logf("%s: max abs diff %.2g, min cosine %.6f; %s", dev.Name(), maxAbs, minCos, use.Summary())
+				if typ == gguf.F32 && !(maxAbs <= 1e-4) {
+					t.Errorf("f32: max abs difference %.3g from the CPU, want <= 1e-4", maxAbs)
+				}
+				if !(minCos >= 0.999) {
+					t.Errorf("min cosine %.6f with the CPU, want >= 0.999", minCos)
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,138 @@
+package train
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/ragtune/ragtune/bindings/devicetest"
+	"github.com/ragtune/ragtune/bindings/gguf"
+	"github.com/ragtune/ragtune/tune/model"
+)
+
+// The tests below run on the test device ($RAGTUNE_DEVICE, default vulkan)
+// and skip without it (fail in CI, see devicetest).
+
+// TestDeviceLoRAGradients checks a LoRA step on the device against finite
+// differences of the device's own loss, as TestLoRAGradients does on the CPU.
+func TestDeviceLoRAGradients(t *testing.T) {
+	dev := devicetest.Device(t)
+	queries, docs := miniPairs(t, 200)
+	path := writeTiny(t, "bert", gguf.F32, append(queries, docs...))
+	f := newFixtureOn(t, dev.Spec(), path, model.LoadOptions{}, LossConfig{}, loraParams(0, "attn_q", "ffn_down"))
+	defer f.close()
+	checkGradients(t, f, f.step.params, nil, 8e-2, 1e-2)
+	t.Log(f.be.Usage().Summary())
+}
+
+// TestDeviceGradientsMatchCPU compares the gradients of one step on the
+// device with the CPU's: LoRA on f32 bases, and QLoRA, whose frozen base
+// stays quantized in device memory and whose backward products go through
+// ggml's dequantizing copies there (the CPU uses ragtune's transpose
+// kernel). Tolerances (relative L2 per parameter): f32 1e-3 (summation
+// order); quantized 5e-2, because both backends quantize the activations
+// for quantized products, each in its own way, as TestQuantizedBaseGradients
+// allows against the f32 twin.
+func TestDeviceGradientsMatchCPU(t *testing.T) {
+	dev := devicetest.Device(t)
+	queries, docs := miniPairs(t, 200)
+	texts := append(queries, docs...)
+	for _, c := range []struct {
+		name string
+		arch string
+		typ  gguf.TensorType
+		tol  float64
+	}{
+		{"lora-bert-f32", "bert", gguf.F32, 1e-3},
+		{"lora-llama-f32", "llama", gguf.F32, 1e-3},
+		{"qlora-bert-q8_0", "bert", gguf.Q8_0, 5e-2},
+		{"qlora-llama-q4_0", "llama", gguf.Q4_0, 5e-2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := writeTiny(t, c.arch, c.typ, texts)
+			targets := []string{"attn_q", "attn_v", "ffn_down"}
+			grads := func(device string) ([][]float32, float64, *fixture) {
+				f := newFixtureOn(t, device, path, model.LoadOptions{}, LossConfig{}, loraParams(0, targets...))
+				loss, err := f.step.Accumulate(f.batch, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out [][]float32
+				for _, p := range f.step.params {
+					out = append(out, append([]float32(nil), p.Grad...))
+				}
+				return out, loss, f
+			}
+			want, wantLoss, cpu := grads("cpu")
+			defer cpu.close()
+			got, gotLoss, f := grads(dev.Spec())
+			defer f.close()
+			t.Logf("loss: cpu %.6f, %s %.6f; %s", wantLoss, dev.Name(), gotLoss, f.be.Usage().Summary())
+			if math.Abs(gotLoss-wantLoss) > c.tol*math.Abs(wantLoss) {
+				t.Errorf("loss %.6f on %s, %.6f on the CPU", gotLoss, dev.Name(), wantLoss)
+			}
+			worst := 0.0
+			for i, p := range f.step.params {
+				var num, den float64
+				for j := range want[i] {
+					d := float64(got[i][j] - want[i][j])
+					num += d * d
+					den += float64(want[i][j]) * float64(want[i][j])
+				}
+				rel := math.Sqrt(num / den)
+				worst = max(worst, rel)
+				if !(rel <= c.tol) {
+					t.Errorf("%s: relative L2 difference %.3g from the CPU, want <= %g", p.Name, rel, c.tol)
+				}
+			}
+			t.Logf("worst relative L2 gradient difference %.2e", worst)
+			if fb := f.be.Fallbacks(); fb["CUSTOM"] > 0 {
+				t.Errorf("ragtune's CPU transpose kernel ran in a device graph: %v", fb)
+			}
+		})
+	}
+}
+
+// TestDeviceTrainingTracksCPU runs a few optimizer steps of LoRA and QLoRA
+// (with recomputation) on the device and on the CPU from the same seed:
+// the optimizer is AdamW in Go over host copies of the parameters either
+// way, so the losses must agree step by step. Tolerance: 1% relative
+// (AdamW's first steps move each parameter by about the learning rate
+// whatever the gradient's size, so rounding differences of tiny gradient
+// elements grow a little).
+func TestDeviceTrainingTracksCPU(t *testing.T) {
+	dev := devicetest.Device(t)
+	d := miniSlice(t, 32)
+	qs, ds := miniPairs(t, 300)
+	path := writeTiny(t, "bert", gguf.F32, append(qs, ds...))
+	for _, method := range []string{MethodLoRA, MethodQLoRA} {
+		t.Run(method, func(t *testing.T) {
+			losses := func(device string) ([]float64, *Result) {
+				cfg := smallConfig()
+				cfg.Method, cfg.Device, cfg.Epochs, cfg.NoVal = method, device, 1, true
+				var ls []float64
+				res, err := Run(context.Background(), path, d, t.TempDir(), cfg, Hooks{Step: func(p Progress) { ls = append(ls, p.Loss) }})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return ls, res
+			}
+			want, _ := losses("cpu")
+			got, res := losses(dev.Spec())
+			if len(got) != len(want) || len(got) == 0 {
+				t.Fatalf("%d steps on %s, %d on the CPU", len(got), dev.Name(), len(want))
+			}
+			worst := 0.0
+			for i := range want {
+				worst = max(worst, math.Abs(got[i]-want[i])/math.Abs(want[i]))
+			}
+			t.Logf("losses cpu %.5f, %s %.5f: worst relative difference %.2e; %s", want, dev.Name(), got, worst, res.Usage.Summary())
+			if !(worst <= 1e-2) {
+				t.Errorf("losses drift from the CPU's by %.3g (relative), want <= 1e-2", worst)
+			}
+			if res.Device != dev.Name() || res.PeakDeviceBytes <= 0 {
+				t.Errorf("result: device %q, peak %d bytes", res.Device, res.PeakDeviceBytes)
+			}
+		})
+	}
+}
