@@ -27,7 +27,7 @@ func init() {
 	seedFlag := &ucli.Uint64Flag{Name: "seed", Value: 1, Usage: "random seed"}
 	register(&ucli.Command{
 		Name:  "data",
-		Usage: "import, split, mine negatives, sample, describe, check and export datasets",
+		Usage: "import, split, mine negatives, sample, describe, check, export and augment datasets",
 		Subcommands: []*ucli.Command{
 			{
 				Name:      "import",
@@ -134,6 +134,7 @@ func init() {
 				},
 				Action: runDataExport,
 			},
+			dataAugmentCommand(dataFlag, outFlag, jsonFlag, seedFlag),
 		},
 	})
 }
