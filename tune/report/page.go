@@ -65,6 +65,7 @@ type pageView struct {
 	Data     *Data
 	Sections []Section
 	Version  string
+	License  string
 }
 
 func (v pageView) Show(fig string) bool { return v.show[fig] }
@@ -72,7 +73,8 @@ func (v pageView) Show(fig string) bool { return v.show[fig] }
 // WriteHTML writes the self-contained page with the given figures (all of
 // them, the header and the added sections when figures is empty).
 func (r *Report) WriteHTML(w io.Writer, figures ...string) error {
-	v := pageView{Title: "ragtune study report: " + r.Data.Study, Data: r.Data, Version: assets.EChartsVersion, show: map[string]bool{}}
+	v := pageView{Title: "ragtune study report: " + r.Data.Study, Data: r.Data, Version: assets.EChartsVersion,
+		License: assets.EChartsLicense + "\n" + assets.EChartsNotice, show: map[string]bool{}}
 	data := *r.Data
 	if len(figures) == 0 {
 		figures, v.Full, v.Sections = Figures, true, r.sections
