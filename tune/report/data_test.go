@@ -155,6 +155,7 @@ func TestHeaderSaysWhatTheStudyFound(t *testing.T) {
 		"30 trials: 22 completed, 4 pruned, 3 failed, 1 running.",
 		"Objective: maximize ndcg@5.",
 		"Best trial: #",
+		", test ndcg@5 = ",
 		"Base model: ndcg@5 = 0.3 (recorded by the study). The best trial beats it by",
 		"BM25: ndcg@5 = 0.9 (recorded by the study). The best trial is",
 	} {

@@ -34,7 +34,11 @@ func HeaderLines(d *Data) []string {
 		lines = append(lines, "No trial has completed yet.")
 	case len(d.Metrics) == 1:
 		t := byNumber[d.Best[0]]
-		lines = append(lines, fmt.Sprintf("Best trial: #%d, %s = %s%s.", t.Number, d.Metrics[0], num(t.Values[0]), paramText(t.Params)))
+		test := ""
+		if v, ok := number(t.Attrs["test_"+d.Metrics[0]]); ok {
+			test = fmt.Sprintf(", test %s = %s", d.Metrics[0], num(&v))
+		}
+		lines = append(lines, fmt.Sprintf("Best trial: #%d, %s = %s%s%s.", t.Number, d.Metrics[0], num(t.Values[0]), test, paramText(t.Params)))
 	default:
 		var front []string
 		for _, n := range d.Best {
