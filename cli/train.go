@@ -25,14 +25,17 @@ func trainFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "model", Required: true, Usage: "base GGUF model"},
 		&ucli.StringFlag{Name: "data", Required: true, Usage: "dataset folder (ragtune data import)"},
 		&ucli.StringFlag{Name: "out", Required: true, Usage: "run folder: adapter.gguf or model.gguf, logs, checkpoints"},
-		&ucli.StringFlag{Name: "method", Value: train.MethodLoRA, Usage: "lora, qlora (frozen quantized base) or full"},
+		&ucli.StringFlag{Name: "method", Value: train.MethodLoRA, Usage: "lora, qlora (frozen quantized base), dora (lora with --dora) or full"},
 		&ucli.StringFlag{Name: "quant", Usage: "qlora: quantize a float base in memory to q4_0 (default), q4_k or q8_0"},
 		&ucli.IntFlag{Name: "grad-cache", Usage: "GradCache: embed and differentiate each batch in chunks of N texts, so in-batch negatives span the whole --batch while memory holds one chunk (0: off)"},
 		&ucli.StringFlag{Name: "recompute", Value: "auto", Usage: "recompute activations block by block in the backward pass (gradient checkpointing: far less memory, about a third more compute): on, off, or auto (on for qlora)"},
 		&ucli.StringFlag{Name: "loss", Value: train.LossMNRL, Usage: "mnrl (in-batch negatives + hard negatives) or triplet"},
-		&ucli.Float64Flag{Name: "scale", Value: 20, Usage: "mnrl: similarity scale"},
+		&ucli.Float64Flag{Name: "scale", Value: 20, Usage: "mnrl: similarity scale, 1/temperature (20: temperature 0.05)"},
 		&ucli.Float64Flag{Name: "margin", Value: 5, Usage: "triplet: margin (Euclidean distance)"},
-		&ucli.IntFlag{Name: "negatives", Value: 1, Usage: "mnrl: hard negatives per query, when the data has them"},
+		&ucli.IntFlag{Name: "negatives", Value: 1, Usage: "mnrl: hard negatives per query, when the data has them or --negatives-from mines them"},
+		&ucli.StringFlag{Name: "negatives-from", Usage: "mine hard negatives while training: bm25 (over the dataset's corpus, once) or model (the model being trained, re-mined every epoch or --remine-every steps)"},
+		&ucli.IntFlag{Name: "remine-every", Usage: "--negatives-from model: mine again every N optimizer steps (0: every epoch)"},
+		&ucli.Float64Flag{Name: "negative-margin", Value: train.DefaultNegativeMargin, Usage: "mining: drop candidates scored above (1 - margin) x the positive's score, likely unjudged positives (0: off)"},
 		&ucli.IntFlag{Name: "epochs", Value: 1},
 		&ucli.IntFlag{Name: "max-steps", Usage: "stop after this many optimizer steps"},
 		&ucli.Float64Flag{Name: "lr", Usage: "peak learning rate (default 1e-4 for lora/qlora, 2e-5 for full)"},
@@ -43,7 +46,10 @@ func trainFlags() []ucli.Flag {
 		&ucli.IntFlag{Name: "rank", Value: 16, Usage: "LoRA rank"},
 		&ucli.Float64Flag{Name: "alpha", Usage: "LoRA alpha (default: 2 x rank)"},
 		&ucli.Float64Flag{Name: "dropout", Value: 0.1, Usage: "LoRA dropout"},
-		&ucli.StringFlag{Name: "targets", Value: "attn_q,attn_v", Usage: "LoRA targets: " + strings.Join(train.TargetKinds, ",")},
+		&ucli.StringFlag{Name: "targets", Usage: "LoRA targets, some of " + strings.Join(train.TargetKinds, ",") + " (default: every linear layer of the model)"},
+		&ucli.StringFlag{Name: "lora-scaling", Value: train.ScalingStandard, Usage: "LoRA scale: standard (alpha/rank) or rslora (alpha/sqrt(rank))"},
+		&ucli.Float64Flag{Name: "lr-b-ratio", Usage: "LoRA+: B learns at this multiple of --lr (e.g. 16; 0: same rate as A)"},
+		&ucli.BoolFlag{Name: "dora", Usage: "DoRA: train a magnitude per output unit besides the LoRA direction; writes a merged model.gguf (a GGUF adapter cannot hold DoRA)"},
 		&ucli.BoolFlag{Name: "query-side-only", Usage: "adapt queries only; documents use the frozen base (embed the corpus once)"},
 		&ucli.IntFlag{Name: "max-seq", Value: 128, Usage: "cut texts to this many tokens"},
 		&ucli.Float64Flag{Name: "weight-decay", Value: 0.01},
@@ -86,16 +92,26 @@ func trainConfig(c *ucli.Context) train.Config {
 			targets = append(targets, t)
 		}
 	}
+	method, dora := c.String("method"), c.Bool("dora")
+	if method == "dora" {
+		method, dora = train.MethodLoRA, true
+	}
+	margin := c.Float64("negative-margin")
+	if margin == 0 {
+		margin = -1 // the flag's 0 is off; the Config's 0 is the default
+	}
 	valSplit, noVal := c.String("val"), c.Bool("no-val")
 	if valSplit == "none" {
 		valSplit, noVal = "", true
 	}
 	return train.Config{
-		Method: c.String("method"), Quant: c.String("quant"), Recompute: c.String("recompute"), GradCache: c.Int("grad-cache"),
-		LoRA:   train.LoRAConfig{Rank: c.Int("rank"), Alpha: float32(alpha), Dropout: float32(c.Float64("dropout")), Targets: targets},
+		Method: method, Quant: c.String("quant"), Recompute: c.String("recompute"), GradCache: c.Int("grad-cache"),
+		LoRA: train.LoRAConfig{Rank: c.Int("rank"), Alpha: float32(alpha), Dropout: float32(c.Float64("dropout")), Targets: targets,
+			Scaling: c.String("lora-scaling"), LRBRatio: c.Float64("lr-b-ratio"), DoRA: dora},
 		Loss:   train.LossConfig{Name: c.String("loss"), Scale: float32(c.Float64("scale")), Margin: float32(c.Float64("margin"))},
 		Epochs: c.Int("epochs"), MaxSteps: c.Int("max-steps"), LR: c.Float64("lr"), Batch: c.Int("batch"), Accum: c.Int("accum"),
 		Warmup: c.Float64("warmup"), Scheduler: c.String("scheduler"), MaxSeq: c.Int("max-seq"), Negatives: c.Int("negatives"),
+		NegativesFrom: c.String("negatives-from"), RemineEvery: c.Int("remine-every"), NegativeMargin: margin,
 		ClipNorm: c.Float64("clip"), Optim: opt, Seed: c.Uint64("seed"), Threads: c.Int("threads"),
 		CheckpointN: c.Int("checkpoint-every"), QuerySideOnly: c.Bool("query-side-only"), EvalK: c.Int("eval-k"),
 		EvalSplit: valSplit, NoVal: noVal, ValQueries: c.Int("val-queries"), ValDocs: c.Int("val-docs"),

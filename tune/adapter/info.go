@@ -58,6 +58,9 @@ func Inspect(path string) (*Info, error) {
 func inspect(f *gguf.File) (*Info, error) {
 	path := f.Path
 	if typ, _, _ := f.String(keyGeneralType); typ != "adapter" {
+		if m, _, _ := f.String("ragtune.method"); m == "dora" {
+			return nil, fmt.Errorf("%s is a DoRA run's merged model, not an adapter (a GGUF LoRA adapter cannot hold DoRA's magnitudes): use it as the model itself", path)
+		}
 		return nil, fmt.Errorf("%s: %s is %q, not \"adapter\": not a LoRA adapter", path, keyGeneralType, typ)
 	}
 	if typ, _, _ := f.String(keyAdapterType); typ != "lora" {

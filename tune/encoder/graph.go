@@ -101,7 +101,7 @@ func (e *graphEngine) graph(key graphKey) (*compiled, error) {
 	if c, ok := e.graphs[key]; ok {
 		return c, nil
 	}
-	nodes := 64 + 64*len(e.m.Layers) + 8*len(e.m.Adapters)
+	nodes := 64 + 64*len(e.m.Layers) + 16*len(e.m.Adapters) // DoRA: about 16 nodes a layer
 	ctx, err := bindings.NewContext(nodes, nodes, false)
 	if err != nil {
 		return nil, err

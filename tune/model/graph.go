@@ -179,11 +179,31 @@ func (b *builder) linear(l Linear, x bindings.Tensor) bindings.Tensor {
 		}
 		delta := b.ctx.MulMat(lora.B, b.ctx.MulMat(lora.A, xa))
 		y = b.ctx.Add(y, b.ctx.Scale(delta, lora.Scale))
+		if !lora.Magnitude.IsNil() {
+			y = b.ctx.Mul(y, b.doraScale(l.W, lora))
+		}
 	}
 	if !l.B.IsNil() {
 		y = b.ctx.Add(y, l.B)
 	}
 	return y
+}
+
+// doraScale is DoRA's m / ‖W + s·BA‖ per output unit, as [out, 1] to
+// broadcast over tokens: (W + s·BA)·x scaled by it is DoRA's layer. The
+// norm is built from sqr, sum_rows and sqrt, which have backward passes,
+// and gets its gradient (the DoRA paper's cheaper variant detaches it).
+func (b *builder) doraScale(W bindings.Tensor, lora *LoRA) bindings.Tensor {
+	ctx := b.ctx
+	out := W.Ne()[1]
+	// BA as an [in, out] tensor like W: mul_mat(Aᵀ [r, in], B [r, out]).
+	// The no-op reshape matters: its backward makes the transposed gradient
+	// contiguous before it is added to A's other one (ggml's add needs that).
+	a := ctx.Reshape(lora.A, lora.A.Ne()[0], lora.A.Ne()[1])
+	ba := ctx.MulMat(ctx.Cont(ctx.Transpose(a)), lora.B)
+	merged := ctx.Add(W, ctx.Scale(ba, lora.Scale))
+	norm := ctx.Sqrt(ctx.SumRows(ctx.Sqr(merged))) // [1, out]
+	return ctx.Reshape(ctx.Div(lora.Magnitude, ctx.Reshape(norm, out)), out, 1)
 }
 
 // layerNorm normalises x [E, T] over E and applies gain and bias.

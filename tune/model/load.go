@@ -49,6 +49,10 @@ type LoRA struct {
 	A, B    bindings.Tensor
 	Scale   float32
 	Dropout float32 // on the layer's input, in trainable graphs only
+	// Magnitude, when set, makes the pair DoRA: the layer's weight becomes
+	// Magnitude ⊙ (W + Scale·BA) / ‖W + Scale·BA‖, norms per output unit
+	// (one per row of the [out, in] matrix). F32 [out].
+	Magnitude bindings.Tensor
 }
 
 // LoadOptions say how weights are kept in memory.

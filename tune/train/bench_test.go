@@ -142,7 +142,7 @@ func BenchmarkTrainStep(b *testing.B) {
 				}
 			} else {
 				// PEFT's usual setting and the reference's: r=16 on q and v, alpha 32, dropout 0.1.
-				lora, err := AttachLoRA(m, be, LoRAConfig{Rank: 16, Alpha: 32, Dropout: 0.1}, rng)
+				lora, err := AttachLoRA(m, be, LoRAConfig{Rank: 16, Alpha: 32, Dropout: 0.1, Targets: []string{"attn_q", "attn_v"}}, rng)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -155,6 +155,22 @@ func applyParams(c *Config, params map[string]any) error {
 			c.Loss.Name, isNum = str, true
 		case "targets":
 			c.LoRA.Targets, isNum = strings.Split(str, ","), true
+		case "lora_scaling":
+			c.LoRA.Scaling, isNum = str, true
+		case "lr_b_ratio":
+			c.LoRA.LRBRatio = num
+		case "dora":
+			b, ok := v.(bool)
+			if !ok {
+				return fmt.Errorf("parameter %s: want true or false, got %v", name, v)
+			}
+			c.LoRA.DoRA, isNum = b, true
+		case "negatives_from":
+			c.NegativesFrom, isNum = str, true
+		case "remine_every":
+			c.RemineEvery = int(num)
+		case "negative_margin":
+			c.NegativeMargin = num
 		case "query_side_only", "no_val":
 			b, ok := v.(bool)
 			if !ok {

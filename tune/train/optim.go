@@ -15,12 +15,18 @@ type AdamW struct {
 var DefaultAdamW = AdamW{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01}
 
 // Update applies one AdamW step number t (1-based) with learning rate lr to
-// every parameter from its accumulated Grad, then clears Grad.
-func (o AdamW) Update(params []*Param, t int, lr float64) {
+// every parameter from its accumulated Grad, then clears Grad. A parameter
+// with an LRScale (its group's factor, LoRA+) steps at lr·LRScale, its
+// decoupled weight decay included, as in PyTorch's parameter groups.
+func (o AdamW) Update(params []*Param, t int, baseLR float64) {
 	c1 := 1 / (1 - math.Pow(o.Beta1, float64(t)))
 	c2 := 1 / (1 - math.Pow(o.Beta2, float64(t)))
 	b1, b2 := float32(o.Beta1), float32(o.Beta2)
 	for _, p := range params {
+		lr := baseLR
+		if p.LRScale > 0 {
+			lr *= p.LRScale
+		}
 		decay := float32(1)
 		if p.Decay {
 			decay = float32(1 - lr*o.WeightDecay)

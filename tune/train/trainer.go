@@ -27,25 +27,32 @@ const (
 
 // Config is everything a training run is made of.
 type Config struct {
-	Method        string // lora, qlora, full
-	Quant         string // qlora on a float base: q4_0 (default), q4_k, q8_0
-	LoRA          LoRAConfig
-	Loss          LossConfig
-	Epochs        int
-	MaxSteps      int // optimizer steps; 0: Epochs decide
-	LR            float64
-	Batch         int // examples per micro-batch
-	Accum         int // micro-batches per optimizer step
-	Warmup        float64
-	Scheduler     string
-	MaxSeq        int
-	Negatives     int // hard negatives per query for MNRL, when the data has them
-	ClipNorm      float64
-	Optim         AdamW
-	Seed          uint64
-	Threads       int
-	CheckpointN   int  // also checkpoint every N optimizer steps (0: at epoch ends only)
-	QuerySideOnly bool // adapt queries only; documents use the frozen base
+	Method    string // lora, qlora, full
+	Quant     string // qlora on a float base: q4_0 (default), q4_k, q8_0
+	LoRA      LoRAConfig
+	Loss      LossConfig
+	Epochs    int
+	MaxSteps  int // optimizer steps; 0: Epochs decide
+	LR        float64
+	Batch     int // examples per micro-batch
+	Accum     int // micro-batches per optimizer step
+	Warmup    float64
+	Scheduler string
+	MaxSeq    int
+	Negatives int // hard negatives per query for MNRL, when the data has them
+	// NegativesFrom mines the hard negatives while training: "bm25" (once)
+	// or "model" (the live model, every epoch or every RemineEvery steps);
+	// "" uses the dataset's own. NegativeMargin is mining's relative
+	// false-negative margin (0: DefaultNegativeMargin, below 0: off).
+	NegativesFrom  string  `json:",omitempty"`
+	RemineEvery    int     `json:",omitempty"`
+	NegativeMargin float64 `json:",omitempty"`
+	ClipNorm       float64
+	Optim          AdamW
+	Seed           uint64
+	Threads        int
+	CheckpointN    int  // also checkpoint every N optimizer steps (0: at epoch ends only)
+	QuerySideOnly  bool // adapt queries only; documents use the frozen base
 	// Recompute is "on", "off" or "auto" (on for qlora): recompute
 	// activations block by block in the backward pass (gradient
 	// checkpointing), for about a third more compute and a compute buffer
@@ -122,6 +129,9 @@ func (c *Config) Defaults() {
 	if c.Negatives == 0 {
 		c.Negatives = 1
 	}
+	if c.NegativesFrom != "" && c.NegativeMargin == 0 {
+		c.NegativeMargin = DefaultNegativeMargin
+	}
 	if c.Recompute == "" {
 		c.Recompute = "auto"
 	}
@@ -182,6 +192,10 @@ type Result struct {
 	TrainableParams  int           `json:"trainable_params"`
 	// Memory mode of the step: "whole graph", "recompute" or "grad-cache N".
 	StepMode string `json:"step_mode"`
+	// NegativeMinings counts the minings of hard negatives while training;
+	// MinedNegatives reports the last one.
+	NegativeMinings int                     `json:"negative_minings,omitempty"`
+	MinedNegatives  *dataset.NegativeReport `json:"mined_negatives,omitempty"`
 	// The device, its peak memory in ggml's buffers and the ops that fell
 	// back to the CPU (device, peak_device_bytes, cpu_fallback_ops).
 	bindings.Usage
@@ -278,6 +292,8 @@ type run struct {
 	tok      *encoder.Tokenizer
 	step     *Stepper
 	examples []Example
+	miner    *miner // nil unless negatives are mined while training
+	mined    int    // minings done
 	val      *Validator
 	data     *dataset.Dataset
 	rng      *rand.Rand
@@ -353,6 +369,12 @@ func newRun(modelPath string, d *dataset.Dataset, outDir string, cfg Config) (*r
 	if r.examples, err = tokenizeExamples(pairs, encode, cfg.Loss.Name == LossTriplet, corpus, corpusIDs, cfg.Seed); err != nil {
 		r.close()
 		return nil, err
+	}
+	if cfg.NegativesFrom != "" {
+		if r.miner, err = newMiner(d, cfg, encode); err != nil {
+			r.close()
+			return nil, err
+		}
 	}
 	if r.step, err = NewStepper(r.m, r.be, r.params, cfg.Loss, 0, r.rng); err != nil {
 		r.close()
@@ -534,6 +556,9 @@ func (r *run) loop(ctx context.Context, hooks Hooks) (*Result, error) {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
+			if err := r.remine(ctx, st.Step, bi == 0, r.mined == 0); err != nil {
+				return nil, err
+			}
 			var lossSum float64
 			n := 0
 			for ; n < cfg.Accum && bi < len(batches); n, bi = n+1, bi+1 {
@@ -625,6 +650,9 @@ func (r *run) loop(ctx context.Context, hooks Hooks) (*Result, error) {
 	key := fmt.Sprintf("ndcg@%d", cfg.EvalK)
 	res.ImprovedOverBase = st.Best != nil && st.Base != nil && st.Best.Scores[key] > st.Base.Scores[key]
 	res.ComputeBytes = r.step.ComputeBufferBytes()
+	if r.miner != nil {
+		res.NegativeMinings, res.MinedNegatives = r.mined, &r.miner.Report
+	}
 	res.Output = r.outputPath()
 	return res, nil
 }
@@ -637,7 +665,7 @@ func (r *run) negatives(idx []int) int {
 }
 
 func (r *run) outputPath() string {
-	if r.cfg.Method == MethodFull {
+	if r.cfg.Method == MethodFull || r.cfg.LoRA.DoRA {
 		return filepath.Join(r.dir, "model.gguf")
 	}
 	return filepath.Join(r.dir, "adapter.gguf")

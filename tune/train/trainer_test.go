@@ -67,7 +67,7 @@ func TestRunWritesAdapterLogsAndCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Alpha != 8 || len(info.Pairs) != 4 {
+	if info.Alpha != 8 || len(info.Pairs) != 12 { // every linear layer by default: 6 kinds x 2 layers
 		t.Errorf("adapter: alpha %v, %d pairs", info.Alpha, len(info.Pairs))
 	}
 	if res.TrainFLOPs <= 0 || res.PeakRSSBytes <= 0 || res.ComputeBytes <= 0 {
