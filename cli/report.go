@@ -10,7 +10,9 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/ragtune/ragtune/retrieval/analysis"
 	"github.com/ragtune/ragtune/tune/hpo/storage"
+	"github.com/ragtune/ragtune/tune/mapview"
 	"github.com/ragtune/ragtune/tune/report"
 )
 
@@ -24,6 +26,8 @@ func init() {
 			&ucli.StringFlag{Name: "study", Usage: "study name", Required: true},
 			&ucli.StringFlag{Name: "out", Usage: "output folder", Required: true},
 			&ucli.BoolFlag{Name: "seed-files", Usage: "also write the original work's files: " + seedFileList()},
+			&ucli.StringSliceFlag{Name: "maps", Usage: "add embedding maps: maps.json written by `ragtune viz --out` (repeatable)"},
+			&ucli.StringSliceFlag{Name: "analysis", Usage: "add a failure analysis: analysis.json written by `ragtune analyze --out` (repeatable)"},
 			&ucli.BoolFlag{Name: "json", Usage: "print JSON"},
 			&ucli.BoolFlag{Name: "quiet", Usage: "no progress line"},
 		},
@@ -83,6 +87,9 @@ func runReport(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := addRunSections(rep, c.StringSlice("maps"), c.StringSlice("analysis")); err != nil {
+		return err
+	}
 	prog.Update(2, "writing")
 	dir := c.String("out")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -112,6 +119,45 @@ func runReport(c *ucli.Context) error {
 	fmt.Fprintf(w, "report: study %q, %d trials (%d complete, %d pruned, %d failed), %s in %.1fs; open file://%s\n",
 		study.Name, len(study.Trials), rep.Data.Counts["COMPLETE"], rep.Data.Counts["PRUNED"], rep.Data.Counts["FAIL"],
 		sizeText(info.Size()), time.Since(start).Seconds(), absPath(files[0]))
+	return nil
+}
+
+// addRunSections adds what viz and analyze wrote about runs of the study
+// (embedding maps, failure analyses) as sections after the study's own.
+func addRunSections(rep *report.Report, maps, analyses []string) error {
+	for i, path := range maps {
+		v, err := mapview.ReadJSON(path)
+		if err != nil {
+			return fmt.Errorf("--maps: %w", err)
+		}
+		s := v.Section()
+		s.ID = fmt.Sprintf("%s-%d", s.ID, i+1)
+		if len(maps) > 1 {
+			s.Title += ": " + v.Title
+		}
+		if err := rep.Add(s); err != nil {
+			return err
+		}
+	}
+	for i, path := range analyses {
+		a, err := analysis.ReadJSON(path)
+		if err != nil {
+			return fmt.Errorf("--analysis: %w", err)
+		}
+		body, err := a.HTML()
+		if err != nil {
+			return err
+		}
+		err = rep.Add(report.Section{
+			ID:     fmt.Sprintf("failure-analysis-%d", i+1),
+			Title:  fmt.Sprintf("Failure analysis: %s against %s", a.NameB, a.NameA),
+			Body:   body,
+			Charts: []report.Chart{{Title: fmt.Sprintf("%s per query, %s against %s", a.Metric, a.NameB, a.NameA), Option: a.ScatterOption()}},
+		})
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
