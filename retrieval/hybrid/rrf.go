@@ -1,5 +1,7 @@
 // Package hybrid fuses ranked lists from different retrievers (BM25 and a
-// dense index) by reciprocal rank fusion (Cormack, Clarke and Büttcher, 2009).
+// dense index): by reciprocal rank fusion (Cormack, Clarke and Büttcher,
+// 2009), weighted or not, or by a convex combination of normalised scores
+// (fuse.go); and chooses among those on judged queries (choose.go).
 package hybrid
 
 import "sort"
