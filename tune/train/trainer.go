@@ -476,8 +476,12 @@ func (r *run) planValidation(ctx context.Context, passes int) (ValidationPlan, e
 		docPasses = min(passes, 1)
 	}
 	p.Texts = p.Docs*docPasses + p.Queries*passes
+	// Documents spread over the sample, so their lengths are typical.
 	docs, _ := r.val.Texts()
-	probe := docs[:min(len(docs), 32)]
+	probe := make([]string, min(len(docs), 32))
+	for i := range probe {
+		probe[i] = docs[i*len(docs)/len(probe)]
+	}
 	enc := r.encoder()
 	defer enc.Close()
 	start := time.Now()
