@@ -82,11 +82,13 @@ type fixture struct {
 
 // newFixture loads a model, makes params with makeParams and tokenizes a batch.
 func newFixture(t *testing.T, path string, opts model.LoadOptions, loss LossConfig, makeParams func(m *model.Model, be *bindings.Backend) []*Param) *fixture {
-	return newFixtureOn(t, "", path, opts, loss, makeParams)
+	queries, docs := miniPairs(t, 8)
+	return newFixtureOn(t, "", path, opts, loss, makeParams, queries, docs)
 }
 
-// newFixtureOn is newFixture on a device, as --device names it ("" is the CPU).
-func newFixtureOn(t *testing.T, device, path string, opts model.LoadOptions, loss LossConfig, makeParams func(m *model.Model, be *bindings.Backend) []*Param) *fixture {
+// newFixtureOn is newFixture on a device, as --device names it ("" is the
+// CPU), with the batch made of the first 8 queries and documents given.
+func newFixtureOn(t *testing.T, device, path string, opts model.LoadOptions, loss LossConfig, makeParams func(m *model.Model, be *bindings.Backend) []*Param, queries, docs []string) *fixture {
 	be, err := bindings.OpenBackend(device, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +102,6 @@ func newFixtureOn(t *testing.T, device, path string, opts model.LoadOptions, los
 	if err != nil {
 		t.Fatal(err)
 	}
-	queries, docs := miniPairs(t, 8)
 	var b Batch
 	for _, q := range queries[:4] {
 		ids, _, _ := tok.Encode(q)
