@@ -57,12 +57,18 @@ type LoRAConfig struct {
 	// standard.
 	Scaling string `json:",omitempty"`
 	// LRBRatio, above 0, is LoRA+: B learns at LRBRatio times the rate of A
-	// (the paper suggests about 16). 0 or 1: one rate.
+	// (the paper suggests about 16). 1: one rate. Runs default to
+	// DefaultLRBRatio; AttachLoRA alone takes 0 as 1.
 	LRBRatio float64 `json:",omitempty"`
 	// DoRA decomposes each adapted weight into a trained magnitude per
 	// output unit and a LoRA-updated direction (model.LoRA.Magnitude).
 	DoRA bool `json:",omitempty"`
 }
+
+// DefaultLRBRatio is LoRA+'s ratio that training uses unless told: on the
+// demo's domain shift it took LoRA from 86% to above 100% of full
+// fine-tuning's gain (README).
+const DefaultLRBRatio = 16
 
 // Scaling names.
 const (
