@@ -56,7 +56,7 @@ func TestDeviceLoRAGradients(t *testing.T) {
 	dev := devicetest.Device(t)
 	queries, docs := synthPairs(200)
 	path := writeTiny(t, "bert", gguf.F32, append(queries, docs...))
-	f := newFixtureOn(t, dev.Spec(), path, model.LoadOptions{}, LossConfig{}, loraParams(0, "attn_q", "ffn_down"), queries, docs)
+	f := newFixtureOn(t, dev.Spec(), path, model.LoadOptions{}, LossConfig{}, loraParams(0, "attn_q"), queries, docs)
 	defer f.close()
 	checkGradients(t, f, f.step.params, nil, 8e-2, 1e-2)
 	t.Log(f.be.Usage().Summary())
