@@ -292,7 +292,8 @@
       parallel: { left: 60, right: 110, top: 50, bottom: 40 },
       parallelAxis: axes,
       tooltip: { trigger: 'item', formatter: p => trialTip(complete[p.dataIndex].number) },
-      visualMap: { type: 'continuous', dimension: D.params.length, min: Math.min(...vals), max: Math.max(...vals), precision: 3, right: 0, top: 'middle', calculable: true, text: [main, ''], inRange: { color: ['#d3e3f5', '#1c64b5', '#0b2545'] } },
+      visualMap: { type: 'continuous', dimension: D.params.length, min: Math.min(...vals), max: Math.max(...vals), precision: 3, right: 0, top: 'middle', calculable: true, text: [main, ''],
+        inRange: { color: D.directions[0] === 'minimize' ? ['#0b2545', '#1c64b5', '#d3e3f5'] : ['#d3e3f5', '#1c64b5', '#0b2545'] } },
       series: [{ type: 'parallel', lineStyle: { width: 1.5, opacity: 0.6 }, emphasis: { lineStyle: { width: 3, opacity: 1 } }, data: rows }],
     }, 'parallel_coord');
   }
