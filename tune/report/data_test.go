@@ -156,8 +156,8 @@ func TestHeaderSaysWhatTheStudyFound(t *testing.T) {
 		"Objective: maximize ndcg@5.",
 		"Best trial: #",
 		", test ndcg@5 = ",
-		"Base model: ndcg@5 = 0.3 (recorded by the study). The best trial beats it by",
-		"BM25: ndcg@5 = 0.9 (recorded by the study). The best trial is",
+		"Base model (recorded by the study): ndcg@5 = 0.3. The best trial beats it on ndcg@5 by",
+		"BM25 (recorded by the study): ndcg@5 = 0.9. The best trial is",
 	} {
 		if !strings.Contains(text, w) {
 			t.Errorf("header lacks %q:\n%s", w, text)
@@ -276,5 +276,26 @@ func TestWriteFilesWithSeedFiles(t *testing.T) {
 	files, skipped, err = r2.WriteFiles(t.TempDir(), true)
 	if err != nil || len(files) != 6 || len(skipped) != 1 || !strings.Contains(skipped[0], "need at least 2") {
 		t.Fatalf("tiny study: files %v skipped %v err %v", files, skipped, err)
+	}
+}
+
+// Baselines recorded with a trial are one line per system, the base model
+// fused with BM25 (hybrid_ scores) apart from the base model alone.
+func TestBaselineLinesGroupBySystem(t *testing.T) {
+	v := 0.5
+	d := &Data{Metrics: []string{"ndcg@5"}, Directions: []string{"maximize"}, Best: []int{3},
+		Baselines: []Baseline{
+			{System: "base model", Metric: "ndcg@5", Value: 0.4, Source: "trial 0"},
+			{System: "base model", Metric: "ndcg@10", Value: 0.45, Source: "trial 0"},
+			{System: "base model", Metric: "hybrid_ndcg@5", Value: 0.8, Source: "trial 0"},
+			{System: "base model", Metric: "hybrid_ndcg@10", Value: 0.85, Source: "trial 0"},
+		}}
+	got := baselineLines(d, map[int]*TrialData{3: {Number: 3, Values: []*float64{&v}}})
+	want := []string{
+		"Base model (recorded with trial 0): ndcg@5 = 0.4, ndcg@10 = 0.45. The best trial beats it on ndcg@5 by 0.1.",
+		"Base model + BM25 (hybrid) (recorded with trial 0): ndcg@5 = 0.8, ndcg@10 = 0.85.",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -58,31 +58,56 @@ func HeaderLines(d *Data) []string {
 	return lines
 }
 
-// baselineLines states each recorded baseline and, where it scores the
-// main objective's metric, how the best trial compares with it.
+// baselineLines states the recorded baselines, one line per system (the
+// base model, BM25, the base model fused with BM25) and source, and, where a
+// system scores the main objective's metric, how the best trial compares.
 func baselineLines(d *Data, byNumber map[int]*TrialData) []string {
-	var lines []string
 	var best *float64
 	if len(d.Best) > 0 && len(d.Metrics) == 1 {
 		best = byNumber[d.Best[0]].Values[0]
 	}
+	type group struct {
+		head   string
+		scores []string
+		main   *float64
+	}
+	var groups []*group
+	byHead := map[string]*group{}
 	for _, b := range d.Baselines {
-		system := strings.ToUpper(b.System[:1]) + b.System[1:]
-		line := fmt.Sprintf("%s: %s = %s (recorded by the %s).", system, b.Metric, num(&b.Value), b.Source)
-		if b.Source != "study" {
-			line = fmt.Sprintf("%s: %s = %s (recorded with %s).", system, b.Metric, num(&b.Value), b.Source)
+		system, metric := b.System, b.Metric
+		if m, ok := strings.CutPrefix(metric, "hybrid_"); ok {
+			system, metric = system+" + BM25 (hybrid)", m
 		}
-		if best != nil && b.Metric == d.Metrics[0] {
-			diff := *best - b.Value
+		source := "recorded by the study"
+		if b.Source != "study" {
+			source = "recorded with " + b.Source
+		}
+		head := fmt.Sprintf("%s%s (%s)", strings.ToUpper(system[:1]), system[1:], source)
+		g := byHead[head]
+		if g == nil {
+			g = &group{head: head}
+			byHead[head] = g
+			groups = append(groups, g)
+		}
+		g.scores = append(g.scores, fmt.Sprintf("%s = %s", metric, num(&b.Value)))
+		if metric == b.Metric && len(d.Metrics) > 0 && metric == d.Metrics[0] {
+			g.main = &b.Value
+		}
+	}
+	var lines []string
+	for _, g := range groups {
+		line := fmt.Sprintf("%s: %s.", g.head, strings.Join(g.scores, ", "))
+		if best != nil && g.main != nil {
+			diff := *best - *g.main
 			if d.Directions[0] == "minimize" {
 				diff = -diff
 			}
 			switch {
 			case diff > 0:
-				line += fmt.Sprintf(" The best trial beats it by %s.", num(&diff))
+				line += fmt.Sprintf(" The best trial beats it on %s by %s.", d.Metrics[0], num(&diff))
 			case diff < 0:
 				diff = -diff
-				line += fmt.Sprintf(" The best trial is %s worse.", num(&diff))
+				line += fmt.Sprintf(" The best trial is %s worse on %s.", num(&diff), d.Metrics[0])
 			default:
 				line += " The best trial only equals it."
 			}

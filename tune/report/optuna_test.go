@@ -95,7 +95,7 @@ func TestReportOfStudiesOptunaWrote(t *testing.T) {
 	if err := r.WriteHTML(&buf); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(buf.String(), "BM25: ndcg@10 = 0.92 (recorded by the study).") {
+	if !strings.Contains(buf.String(), "BM25 (recorded by the study): ndcg@10 = 0.92.") {
 		t.Error("the header lacks the BM25 score the study recorded")
 	}
 }
