@@ -105,6 +105,11 @@ func TestObjectiveReportsHybridScores(t *testing.T) {
 	if h, ok := res["hybrid_ndcg@10"].(float64); !ok || h < res["ndcg@10"].(float64) {
 		t.Fatalf("auto: hybrid_ndcg@10 %v, ndcg@10 %v", res["hybrid_ndcg@10"], res["ndcg@10"])
 	}
+	// The fusion chosen on these queries is never below BM25 alone, which is
+	// reported once (not as a base-model score).
+	if b, ok := res["bm25_ndcg@10"].(float64); !ok || b > res["hybrid_ndcg@10"].(float64) || res["base_bm25_ndcg@10"] != nil {
+		t.Fatalf("auto: bm25_ndcg@10 %v, hybrid_ndcg@10 %v, base_bm25_ndcg@10 %v", res["bm25_ndcg@10"], res["hybrid_ndcg@10"], res["base_bm25_ndcg@10"])
+	}
 	res, err = o.Run(context.Background(), objective.Trial{Number: 1, Params: map[string]any{"lr": 1e-3, "fusion": string(hybrid.MethodMinMax), "fusion_weight": 0.6}}, noReport)
 	if err != nil {
 		t.Fatal(err)

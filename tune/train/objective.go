@@ -271,6 +271,10 @@ func (o *Objective) Run(ctx context.Context, t objective.Trial, report objective
 	}
 	if res.Base != nil {
 		for k, v := range res.Base.Scores {
+			if strings.HasPrefix(k, "bm25_") { // BM25 alone: the same for every model
+				result[k] = v
+				continue
+			}
 			result["base_"+k] = v
 		}
 	}

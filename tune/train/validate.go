@@ -91,7 +91,8 @@ const fusionDepth = 100
 // with a BM25 ranking of the same documents and queries, under "hybrid_"
 // names (hybrid_ndcg@10, ...), with hybrid_weight (the dense weight; 0.5
 // for rrf, 1 and 0 for the model or BM25 alone) and hybrid_fused (1 when a
-// fusion beat both retrievers, else 0; the single retriever is used then).
+// fusion beat both retrievers, else 0; the single retriever is used then),
+// and BM25 alone under "bm25_" names, the baseline the fusion must beat.
 // method is "auto" (every method and weight of hybrid.Grid(0.05), chosen
 // by metric on these queries), a method of package hybrid with weight (a
 // given spec) or a weighted method without one (its weight is chosen).
@@ -163,6 +164,7 @@ func (v *Validator) hybridScores(dense hybrid.Run, s Scores) {
 	for _, k := range v.Ks {
 		for _, m := range []string{"ndcg", "recall", "mrr"} {
 			s[fmt.Sprintf("hybrid_%s@%d", m, k)] = v.mean(fused, m, k)
+			s[fmt.Sprintf("bm25_%s@%d", m, k)] = v.mean(f.lexical, m, k)
 		}
 	}
 	switch c.Method {
