@@ -39,7 +39,7 @@ func evalJSONOf(t *testing.T, args ...string) evalJSON {
 // validation split, and the record must hold up when eval recomputes it.
 func TestHybridFusionOnDemoData(t *testing.T) {
 	_, here, _, _ := runtime.Caller(0)
-	data := filepath.Join(filepath.Dir(here), "..", "scripts", "demo", "data")
+	data := filepath.Join(filepath.Dir(here), "..", "scripts", "demo", "data", "target")
 	dir := t.TempDir()
 	p := func(name string) string { return filepath.Join(dir, name) }
 	mustRun := func(args ...string) string {
@@ -91,10 +91,10 @@ func TestHybridFusionOnDemoData(t *testing.T) {
 	if c.Spec != (hybrid.Spec{Method: hybrid.MethodZScore, Weight: 0.75}) || math.Abs(given.Metrics["ndcg@10"]-c.Score) > 1e-12 {
 		t.Fatalf("%s: eval %v, candidate %+v", given.Fusion.Spec, given.Metrics["ndcg@10"], c)
 	}
-	// Another split (no test split in the demo data) uses the record, chosen on validation.
-	train := evalJSONOf(t, "eval", "--index", p("hyb"), "--data", p("ds"), "--split", "train", "--threads", "1", "--batch", "64")
-	if train.Fusion == nil || train.Fusion.Split != "validation" || train.Fusion.Spec != f.Spec {
-		t.Fatalf("eval of train: fusion %+v", train.Fusion)
+	// The held-out split uses the record, chosen on validation.
+	test := evalJSONOf(t, "eval", "--index", p("hyb"), "--data", p("ds"), "--split", "test", "--threads", "1", "--batch", "64")
+	if test.Fusion == nil || test.Fusion.Split != "validation" || test.Fusion.Spec != f.Spec {
+		t.Fatalf("eval of test: fusion %+v", test.Fusion)
 	}
 	table := mustRun(args...)
 	if !strings.HasPrefix(table, f.Summary()+"\n") {
