@@ -33,7 +33,7 @@ type Options struct {
 	NVMLLibraries   []string // nil: nvml.DefaultLibraries
 	NoGPU           bool     // do not load NVML at all
 	GPULog          string   // gpu_power_log.csv path; "": no log
-	Interval        time.Duration
+	Interval        time.Duration // sampling period; 0: a second
 }
 
 // Report is a finished measurement.
