@@ -27,12 +27,12 @@ const DefaultCarbonIntensity = 475.0
 // Options configure a Meter. The zero value measures this machine with
 // the defaults.
 type Options struct {
-	CarbonIntensity float64  // g CO2eq per kWh; 0: DefaultCarbonIntensity
-	CPUPower        float64  // W at full load, for the CPU estimate; 0: DefaultCPUPower
-	SysfsRoot       string   // where powercap lives; "": /sys
-	NVMLLibraries   []string // nil: nvml.DefaultLibraries
-	NoGPU           bool     // do not load NVML at all
-	GPULog          string   // gpu_power_log.csv path; "": no log
+	CarbonIntensity float64       // g CO2eq per kWh; 0: DefaultCarbonIntensity
+	CPUPower        float64       // W at full load, for the CPU estimate; 0: DefaultCPUPower
+	SysfsRoot       string        // where powercap lives; "": /sys
+	NVMLLibraries   []string      // nil: nvml.DefaultLibraries
+	NoGPU           bool          // do not load NVML at all
+	GPULog          string        // gpu_power_log.csv path; "": no log
 	Interval        time.Duration // sampling period; 0: a second
 }
 
