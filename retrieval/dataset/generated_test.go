@@ -11,8 +11,8 @@ import (
 )
 
 // augmented has real queries q1..q6 over documents d1..d6 and generated ones:
-// g1 paraphrases q1, g2 was written for d1 (q1's document) and g3 for d7,
-// which no real query judges.
+// g1 paraphrases q1, g2 was written for d1 (q1's document), g3 for d7,
+// which no real query judges, and g4 for d2 (q2's).
 func augmented() *dataset.Dataset {
 	d := &dataset.Dataset{Qrels: map[string][]dataset.Qrel{}, Examples: map[string][]dataset.Example{}}
 	for _, id := range []string{"1", "2", "3", "4", "5", "6", "7"} {
@@ -29,6 +29,7 @@ func augmented() *dataset.Dataset {
 	gen("g1", "query one again", dataset.ModeParaphrase, "q1", "d1")
 	gen("g2", "what is document one", dataset.ModeQueries, "d1", "d1")
 	gen("g3", "what is document seven", dataset.ModeQueries, "d7", "d7")
+	gen("g4", "what is document two", dataset.ModeQueries, "d2", "d2")
 	return d
 }
 
@@ -83,11 +84,25 @@ func TestEvaluationSkipsGenerated(t *testing.T) {
 // query or document went elsewhere.
 func TestResplitKeepsGeneratedInTrain(t *testing.T) {
 	d := augmented()
+	real := augmented()
+	real.Queries = real.Queries[:6]
+	real.Qrels[dataset.Train] = real.Qrels[dataset.Train][:6]
 	sawDrop, sawKeep := false, false
 	for seed := uint64(1); seed <= 30; seed++ {
-		out, rep, err := d.Resplit(dataset.SplitOptions{Train: 0.5, Validation: 0.25, Test: 0.25, Seed: seed})
+		opts := dataset.SplitOptions{Train: 0.5, Validation: 0.25, Test: 0.25, Seed: seed}
+		out, rep, err := d.Resplit(opts)
 		if err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
+		}
+		// The real queries are dealt as if there were no generated ones.
+		alone, _, err := real.Resplit(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []string{dataset.Validation, dataset.Test} {
+			if !reflect.DeepEqual(out.Qrels[s], alone.Qrels[s]) {
+				t.Fatalf("seed %d: generated queries changed the deal of %s: %v, alone %v", seed, s, out.Qrels[s], alone.Qrels[s])
+			}
 		}
 		if err := out.Validate(); err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
@@ -101,23 +116,25 @@ func TestResplitKeepsGeneratedInTrain(t *testing.T) {
 		if split["g3"] != dataset.Train {
 			t.Fatalf("seed %d: g3 (its document judged by no real query) is in %q", seed, split["g3"])
 		}
-		q1Train := split["q1"] == dataset.Train
-		for _, g := range []string{"g1", "g2"} {
-			if q1Train && split[g] != dataset.Train || !q1Train && split[g] != "" {
-				t.Fatalf("seed %d: q1 in %s, %s in %q", seed, split["q1"], g, split[g])
+		wantDropped := 0
+		for _, c := range []struct{ real, gen string }{{"q1", "g1"}, {"q1", "g2"}, {"q2", "g4"}} {
+			inTrain := split[c.real] == dataset.Train
+			if inTrain && split[c.gen] != dataset.Train || !inTrain && split[c.gen] != "" {
+				t.Fatalf("seed %d: %s in %s, %s in %q", seed, c.real, split[c.real], c.gen, split[c.gen])
+			}
+			if !inTrain {
+				wantDropped++
 			}
 		}
-		wantDropped := 0
-		if !q1Train {
-			wantDropped = 2
+		if wantDropped > 0 {
 			sawDrop = true
 		} else {
 			sawKeep = true
 		}
-		if rep.GeneratedDropped != wantDropped || rep.GeneratedKept != 3-wantDropped || len(out.Queries) != 9-wantDropped {
+		if rep.GeneratedDropped != wantDropped || rep.GeneratedKept != 4-wantDropped || len(out.Queries) != 10-wantDropped {
 			t.Fatalf("seed %d: report %+v, %d queries", seed, rep, len(out.Queries))
 		}
-		if n := len(out.SplitQueries(dataset.Train)) - (3 - wantDropped); n != 3 {
+		if n := len(out.SplitQueries(dataset.Train)) - (4 - wantDropped); n != 3 {
 			t.Fatalf("seed %d: %d real queries in train, want 3 of 6", seed, n)
 		}
 	}
@@ -143,7 +160,7 @@ func TestFewShotSamplesRealQueries(t *testing.T) {
 				real++
 			}
 		}
-		if real != 2 || !kept["g2"] || !kept["g3"] || kept["g1"] != kept["q1"] {
+		if real != 2 || !kept["g2"] || !kept["g3"] || !kept["g4"] || kept["g1"] != kept["q1"] {
 			t.Fatalf("seed %d kept %v", seed, kept)
 		}
 	}

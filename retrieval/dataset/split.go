@@ -217,15 +217,16 @@ func (d *Dataset) queryGroups(qids []string, allowLeak bool) [][]string {
 		for i, q := range qids {
 			link("t\x00"+NormalizeText(text[q]), i)
 		}
+		// Only the queries being dealt link (generated ones are not).
 		for _, s := range d.Splits() {
 			for _, r := range d.Qrels[s] {
-				if r.Score > 0 {
-					link("d\x00"+r.DocID, pos[r.QueryID])
+				if i, ok := pos[r.QueryID]; ok && r.Score > 0 {
+					link("d\x00"+r.DocID, i)
 				}
 			}
 			for _, e := range d.Examples[s] {
-				if e.PositiveID != "" {
-					link("d\x00"+e.PositiveID, pos[e.QueryID])
+				if i, ok := pos[e.QueryID]; ok && e.PositiveID != "" {
+					link("d\x00"+e.PositiveID, i)
 				}
 			}
 		}
