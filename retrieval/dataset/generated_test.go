@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/ragtune/ragtune/retrieval/dataset"
+	"github.com/ragtune/ragtune/retrieval/dataset/export"
+	"github.com/ragtune/ragtune/retrieval/dataset/importer"
 )
 
 // augmented has real queries q1..q6 over documents d1..d6 and generated ones:
@@ -163,5 +165,33 @@ func TestFewShotSamplesRealQueries(t *testing.T) {
 		if real != 2 || !kept["g2"] || !kept["g3"] || !kept["g4"] || kept["g1"] != kept["q1"] {
 			t.Fatalf("seed %d kept %v", seed, kept)
 		}
+	}
+}
+
+// TestGeneratedMarksSurviveExport: data export writes the marks into
+// queries.jsonl and data import reads them back, so a round trip cannot turn
+// generated queries into real ones.
+func TestGeneratedMarksSurviveExport(t *testing.T) {
+	d := augmented()
+	dir := t.TempDir()
+	if _, err := export.JSONL(d, dir); err != nil {
+		t.Fatal(err)
+	}
+	back, _, err := importer.Import(dir, importer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back.Queries, d.Queries) {
+		t.Fatalf("queries after export and import:\n%+v", back.Queries)
+	}
+	bad := filepath.Join(t.TempDir(), "beir")
+	os.MkdirAll(filepath.Join(bad, "qrels"), 0o755)
+	os.WriteFile(filepath.Join(bad, "corpus.jsonl"), []byte(`{"_id":"d1","text":"x"}`+"\n"), 0o644)
+	os.WriteFile(filepath.Join(bad, "queries.jsonl"), []byte(`{"_id":"q1","text":"y"}`+"\n"+`{"_id":"g1","text":"z","generated":{"source":"generated","seed":"x"}}`+"\n"), 0o644)
+	os.WriteFile(filepath.Join(bad, "qrels", "train.tsv"), []byte("q1\td1\t1\n"), 0o644)
+	_, _, err = importer.Import(bad, importer.Options{})
+	var ie *dataset.InputError
+	if !errors.As(err, &ie) || ie.Line != 2 || ie.Field != "generated" {
+		t.Fatalf("a bad mark: %v", err)
 	}
 }

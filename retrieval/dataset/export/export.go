@@ -62,7 +62,7 @@ func JSONL(d *dataset.Dataset, dir string, splits ...string) (Files, error) {
 	}
 	err = write("queries.jsonl", func(enc *json.Encoder) error {
 		for _, q := range d.Queries {
-			if err := enc.Encode(map[string]string{"_id": q.ID, "text": q.Text}); err != nil {
+			if err := enc.Encode(queryLine(q)); err != nil {
 				return err
 			}
 		}
@@ -145,4 +145,25 @@ func pick(d *dataset.Dataset, splits []string) ([]string, error) {
 		}
 	}
 	return splits, nil
+}
+
+// generatedMark is a generated query's mark in queries.jsonl, which the
+// BEIR importer reads back, so a round trip keeps it training data only.
+type generatedMark struct {
+	Source    string `json:"source"`
+	Generator string `json:"generator"`
+	Seed      uint64 `json:"seed"`
+	Mode      string `json:"mode"`
+	Parent    string `json:"parent"`
+}
+
+func queryLine(q dataset.Query) any {
+	if g := q.Generated; g != nil {
+		return struct {
+			ID        string        `json:"_id"`
+			Text      string        `json:"text"`
+			Generated generatedMark `json:"generated"`
+		}{q.ID, q.Text, generatedMark{dataset.SourceGenerated, g.Generator, g.Seed, g.Mode, g.Parent}}
+	}
+	return map[string]string{"_id": q.ID, "text": q.Text}
 }

@@ -63,7 +63,13 @@ func importBEIR(b *builder, dir string) error {
 		if err != nil {
 			return b.bad(err)
 		}
-		return b.addQuery(dataset.Query{ID: id, Text: text}, r, "_id")
+		q := dataset.Query{ID: id, Text: text}
+		if g, ok := r.objects["generated"]; ok {
+			if q.Generated, err = generation(r, g); err != nil {
+				return b.bad(err)
+			}
+		}
+		return b.addQuery(q, r, "_id")
 	})
 	if err != nil {
 		return err
@@ -183,4 +189,16 @@ func addJudgement(b *builder, pos *record, split, qid, did string, score int) er
 	}
 	b.addQrel(split, dataset.Qrel{QueryID: qid, DocID: did, Score: score})
 	return nil
+}
+
+// generation reads the mark ragtune's export writes on generated queries.
+func generation(r *record, g map[string]string) (*dataset.Generation, error) {
+	if g["source"] != dataset.SourceGenerated {
+		return nil, r.errAt("generated", fmt.Errorf("%w: source %q, want %q", dataset.ErrBadRecord, g["source"], dataset.SourceGenerated))
+	}
+	seed, err := strconv.ParseUint(g["seed"], 10, 64)
+	if err != nil {
+		return nil, r.errAt("generated", fmt.Errorf("%w: seed %q", dataset.ErrBadRecord, g["seed"]))
+	}
+	return &dataset.Generation{Generator: g["generator"], Seed: seed, Mode: g["mode"], Parent: g["parent"]}, nil
 }
