@@ -88,6 +88,17 @@ func TestAugmentTrainEval(t *testing.T) {
 	if rep.Items != 10 || rep.HeldOut != 6 || rep.Requests != 20 || rep.Kept == 0 || rep.Filtered["inconsistent"] != 0 || rep.Splits["train"].Queries != rep.Kept {
 		t.Fatalf("augment report:\n%s", out)
 	}
+	// The consistency filter with an embedding model instead of BM25.
+	out = mustRun("data", "augment", p("ds"), "--out", p("ds-emb"), "--generator", p("gen.gguf"), "--mode", "queries", "--sample", "4", "--num", "1",
+		"--filter-model", p("emb.gguf"), "--filter-k", "16", "--max-tokens", "8", "--threads", "1", "--device", "cpu", "--json")
+	var embRep struct {
+		Items    int            `json:"items"`
+		Kept     int            `json:"kept"`
+		Filtered map[string]int `json:"filtered"`
+	}
+	if err := json.Unmarshal([]byte(out), &embRep); err != nil || embRep.Items != 4 || embRep.Kept+embRep.Filtered["empty"] != 4 {
+		t.Fatalf("--filter-model with k = the whole corpus keeps every non-empty reply: %v\n%s", err, out)
+	}
 	if _, err := os.Stat(filepath.Join(p("ds2"), augmentJournal)); err != nil {
 		t.Fatal(err)
 	}

@@ -360,3 +360,36 @@ func TestResume(t *testing.T) {
 		t.Fatalf("journal of another seed: %v", err)
 	}
 }
+
+// TestExamplesFollow: when train holds explicit examples (with negatives),
+// a paraphrase gets its query's example with the anchor replaced, and a
+// query for a document gets a plain example, so Pairs sees them.
+func TestExamplesFollow(t *testing.T) {
+	in := toyData()
+	in.Examples[dataset.Train] = []dataset.Example{{QueryID: "q0", Anchor: in.Queries[0].Text, PositiveID: "d0", Positive: docTexts[0], NegativeIDs: []string{"d9"}, Negatives: []string{docTexts[9]}}}
+	para := []item{{parent: "q0", input: in.Queries[0].Text, docs: map[string]int{"d0": 1}, source: &in.Examples[dataset.Train][0]}}
+	rep := &Report{Filtered: map[string]int{}, Stops: map[string]int{}}
+	out, err := assemble(in, Options{Mode: dataset.ModeParaphrase, PerItem: 1, MaxWords: 10, Generator: "g.gguf"}, para, []bindings.Reply{{Text: "argument parsing for python", Stop: "eog"}}, rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pairs, err := out.Pairs(dataset.Train)
+	if err != nil || len(pairs) != 2 {
+		t.Fatalf("%d pairs: %v", len(pairs), err)
+	}
+	want := dataset.Example{QueryID: "gen-paraphrase-q0-0", Anchor: "argument parsing for python", PositiveID: "d0", Positive: docTexts[0], NegativeIDs: []string{"d9"}, Negatives: []string{docTexts[9]}}
+	if !reflect.DeepEqual(pairs[1], want) {
+		t.Fatalf("generated example %+v", pairs[1])
+	}
+	docs := []item{{parent: "d8", input: docTexts[8], docs: map[string]int{"d8": 1}}}
+	out, err = assemble(in, Options{Mode: dataset.ModeQueries, PerItem: 1, MaxWords: 10, Generator: "g.gguf"}, docs, []bindings.Reply{{Text: "german spelling", Stop: "eog"}}, rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := out.Examples[dataset.Train][1]; e.Anchor != "german spelling" || e.PositiveID != "d8" || e.Positive != docTexts[8] || len(e.Negatives) != 0 {
+		t.Fatalf("generated example %+v", e)
+	}
+	if err := out.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
