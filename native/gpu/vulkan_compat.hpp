@@ -6,6 +6,11 @@
 #pragma once
 #include <cstdint>
 #include <vector>
+// ggml-vulkan.cpp asks for vulkan.hpp's dynamic dispatcher before its own
+// include; this header comes first, so ask the same here, or extension
+// functions (vkGetPipelineExecutableStatisticsKHR) are linked directly and
+// the library fails to load against a loader that does not export them.
+#define VULKAN_HPP_DISPATCH_LOADER_DYNAMIC 1
 #include <vulkan/vulkan.hpp>
 
 #if VK_HEADER_VERSION < 261
