@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
+	"syscall"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -141,7 +143,10 @@ func runDataAugment(c *ucli.Context) error {
 		prog.total = p.Total
 		prog.Update(p.Done, fmt.Sprintf("%.0f tok/s", p.TokensPerSecond))
 	}
-	res, rep, err := augment.Run(c.Context, d, g, o)
+	// Ctrl-C or SIGTERM stops between decode steps; finished batches stay in the journal.
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, rep, err := augment.Run(ctx, d, g, o)
 	prog.Done()
 	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("interrupted: finished batches are in %s; run the same command again to resume", o.Journal)
