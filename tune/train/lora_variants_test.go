@@ -20,7 +20,10 @@ import (
 // magnitudes ±30% off the weights' norms), so no gradient is trivially zero.
 func variantParams(t *testing.T, cfg LoRAConfig, sets **LoRASet) func(m *model.Model, be *bindings.Backend) []*Param {
 	return func(m *model.Model, be *bindings.Backend) []*Param {
-		cfg.Rank, cfg.Alpha = 4, 8
+		cfg.Rank = 4
+		if cfg.Alpha == 0 {
+			cfg.Alpha = 8
+		}
 		s, err := AttachLoRA(m, be, cfg, rand.New(rand.NewPCG(2, 2)))
 		if err != nil {
 			t.Fatal(err)
@@ -47,15 +50,17 @@ func TestRSLoRAGradients(t *testing.T) {
 	queries, docs := miniPairs(t, 200)
 	path := writeTiny(t, "bert", gguf.F32, append(queries, docs...))
 	var s *LoRASet
-	f := newFixture(t, path, model.LoadOptions{}, LossConfig{}, variantParams(t, LoRAConfig{Scaling: ScalingRS, Targets: []string{"attn_v", "ffn_up"}}, &s))
+	f := newFixture(t, path, model.LoadOptions{}, LossConfig{}, variantParams(t, LoRAConfig{Alpha: 4, Scaling: ScalingRS, Targets: []string{"attn_v", "ffn_down"}}, &s))
 	defer f.close()
-	if got := f.m.Adapters["blk.0.attn_v.weight"].Scale; got != 4 { // alpha 8 / √4
-		t.Fatalf("rsLoRA scale %v, want alpha/√r = 4", got)
+	// alpha 4 and rank 4: scale 2 (standard scaling would give 1), the scale
+	// of the standard check, so finite differences see the same curvature.
+	if got := f.m.Adapters["blk.0.attn_v.weight"].Scale; got != 2 {
+		t.Fatalf("rsLoRA scale %v, want alpha/√r = 2", got)
 	}
-	if a := s.Config.ExportAlpha(); a != 16 { // llama.cpp's alpha/r must give 4
-		t.Fatalf("rsLoRA export alpha %v, want 16", a)
+	if a := s.Config.ExportAlpha(); a != 8 { // llama.cpp's alpha/r must give 2
+		t.Fatalf("rsLoRA export alpha %v, want 8", a)
 	}
-	checkGradients(t, f, f.step.params, nil, 8e-2, 1e-2)
+	checkDirectional(t, f, f.step.params, 3e-2, 1e-2)
 }
 
 // TestDoRAGradients checks the gradients of A, B and the magnitudes
@@ -72,7 +77,15 @@ func TestDoRAGradients(t *testing.T) {
 			if n := len(f.step.params); n != 3*2*len(targets) {
 				t.Fatalf("%d DoRA tensors, want A, B and a magnitude for each of %d layers", n, 2*len(targets))
 			}
-			checkGradients(t, f, f.step.params, nil, 8e-2, 1e-2)
+			// Directional checks: each tensor's whole gradient at once, well
+			// above the f32 loss's rounding (single elements measured 1-2%).
+			// llama's gradients are ~500x bert's here (sharper curvature),
+			// so its step is smaller.
+			h := 3e-2
+			if arch == "llama" {
+				h = 1e-2
+			}
+			checkDirectional(t, f, f.step.params, h, 1e-2)
 		})
 	}
 }
