@@ -6,11 +6,22 @@
 #pragma once
 #include <cstdint>
 #include <vector>
-// ggml-vulkan.cpp asks for vulkan.hpp's dynamic dispatcher before its own
-// include; this header comes first, so ask the same here, or extension
-// functions (vkGetPipelineExecutableStatisticsKHR) are linked directly and
-// the library fails to load against a loader that does not export them.
+// vulkan.hpp is configured once, by whoever includes it first: this header.
+// So it must set what ggml-vulkan.cpp sets before its own include: the
+// dynamic dispatcher, reached through ggml's ggml_vk_default_dispatcher().
+// Otherwise extension functions (vkGetPipelineExecutableStatisticsKHR) are
+// linked directly, or vulkan.hpp's own dispatcher storage is expected, and
+// the library fails to load.
+#include <vulkan/vulkan_core.h>
 #define VULKAN_HPP_DISPATCH_LOADER_DYNAMIC 1
+#if VK_HEADER_VERSION >= 301
+namespace vk::detail { class DispatchLoaderDynamic; }
+vk::detail::DispatchLoaderDynamic &ggml_vk_default_dispatcher();
+#else
+namespace vk { class DispatchLoaderDynamic; }
+vk::DispatchLoaderDynamic &ggml_vk_default_dispatcher();
+#endif
+#define VULKAN_HPP_DEFAULT_DISPATCHER ggml_vk_default_dispatcher()
 #include <vulkan/vulkan.hpp>
 
 #if VK_HEADER_VERSION < 261
