@@ -22,9 +22,11 @@ func LoadGeneratorModel(path string, dev Device) (*LlamaModel, error) {
 	params.use_extra_bufts = false
 	devs := (*C.ggml_backend_dev_t)(C.calloc(2, C.size_t(unsafe.Sizeof(dev.d))))
 	defer C.free(unsafe.Pointer(devs))
+	// An empty list, not NULL (every loaded GPU, which llama.cpp would
+	// then use for ops it offloads even with no layers there).
+	params.devices = devs
 	if dev.d != nil && !dev.IsCPU() {
 		*devs = dev.d
-		params.devices = devs
 		params.n_gpu_layers = C.int32_t(1 << 30) // every layer
 	}
 	cpath := C.CString(path)

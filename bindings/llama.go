@@ -64,6 +64,11 @@ func LoadLlamaModel(path string, vocabOnly bool) (*LlamaModel, error) {
 	params.vocab_only = C.bool(vocabOnly)
 	params.n_gpu_layers = 0
 	params.use_extra_bufts = false
+	// No devices (an empty list; NULL would mean every loaded GPU, which
+	// llama.cpp uses for the ops it offloads even with no layers there).
+	none := (*C.ggml_backend_dev_t)(C.calloc(1, C.size_t(unsafe.Sizeof(uintptr(0)))))
+	defer C.free(unsafe.Pointer(none))
+	params.devices = none
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
 	nativeLog()
