@@ -198,9 +198,9 @@ func openChecked(path, want string) (unsafe.Pointer, error) {
 	return h, nil
 }
 
-// checkLibrary says whether the library at path may be loaded by a binary
+// CheckLibrary says whether the library at path may be loaded by a binary
 // built from want's sources, without registering it.
-func checkLibrary(path, want string) error {
+func CheckLibrary(path, want string) error {
 	h, err := openChecked(path, want)
 	if err == nil {
 		C.dlclose(h)

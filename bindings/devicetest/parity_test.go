@@ -1,8 +1,11 @@
-package bindings_test
+package devicetest_test
 
 import (
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ragtune/ragtune/bindings"
@@ -98,4 +101,67 @@ func rnd(r *rand.Rand, n int) []float32 {
 		out[i] = float32(r.NormFloat64())
 	}
 	return out
+}
+
+// TestMissingCUDALibrary checks the message a user without the library gets.
+func TestMissingCUDALibrary(t *testing.T) {
+	for _, lib := range bindings.LoadBackends() {
+		if lib.Kind == "cuda" && lib.Path != "" {
+			t.Skipf("a CUDA library is present: %s", lib.Path)
+		}
+	}
+	_, err := bindings.SelectDevice("cuda")
+	if err == nil {
+		t.Fatal("cuda selected without a CUDA library")
+	}
+	for _, want := range []string{"no CUDA backend library found", "libggml-cuda.so", "make cuda", "RAGTUNE_BACKEND_DIR"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
+
+// TestSourceIDCheck opens the Vulkan library built by scripts/build-backend
+// (it carries the source id): accepted for this binary's sources, refused
+// for others; a ggml library without the id is refused as well.
+func TestSourceIDCheck(t *testing.T) {
+	path := ""
+	for _, lib := range bindings.LoadBackends() {
+		if lib.Kind == "vulkan" && lib.Loaded {
+			path = lib.Path
+		}
+	}
+	if path == "" {
+		if os.Getenv("RAGTUNE_REQUIRE_SHARED") == "1" {
+			t.Fatalf("no Vulkan library loaded: %+v (build it with make vulkan)", bindings.LoadBackends())
+		}
+		t.Skipf("no Vulkan library loaded: %+v", bindings.LoadBackends())
+	}
+	if err := bindings.CheckLibrary(path, bindings.SourceID()); err != nil {
+		t.Fatalf("own library refused: %v", err)
+	}
+	other := "github.com/ollama/ollama@v0.17.3 h1:other"
+	if err := bindings.CheckLibrary(path, other); err == nil || !strings.Contains(err.Error(), "built from other ggml sources") {
+		t.Fatalf("library accepted by a binary of other sources: %v", err)
+	}
+	if err := bindings.CheckLibrary(filepath.Join(filepath.Dir(path), "libggml-base.so.0"), bindings.SourceID()); err == nil || !strings.Contains(err.Error(), "not built by ragtune") {
+		t.Fatalf("a library without the id: %v", err)
+	}
+	if err := bindings.CheckLibrary(filepath.Join(t.TempDir(), "libggml-vulkan.so"), bindings.SourceID()); err == nil || !strings.Contains(err.Error(), "cannot be opened") {
+		t.Fatalf("a missing file: %v", err)
+	}
+}
+
+// TestAutoPicksAGPU: auto is the first GPU when a library loaded a device.
+func TestAutoPicksAGPU(t *testing.T) {
+	auto, err := bindings.SelectDevice("auto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gpus := len(bindings.Devices()) > 1; gpus == auto.IsCPU() {
+		t.Fatalf("auto picked %s with devices %v", auto.Name(), bindings.Devices())
+	}
+	if _, err := bindings.SelectDevice("vulkan:99"); err == nil || !strings.Contains(err.Error(), "vulkan") {
+		t.Fatalf("vulkan:99: %v", err)
+	}
 }
