@@ -70,6 +70,26 @@ func (b *Backend) Name() string { return C.GoString(C.ggml_backend_name(b.b)) }
 // IsCPU reports whether the device is the CPU.
 func (b *Backend) IsCPU() bool { return b.b == b.cpu }
 
+// Kind is the device's kind, as in --device: "cpu", "vulkan", "cuda".
+func (b *Backend) Kind() string {
+	reg := C.ggml_backend_dev_backend_reg(C.ggml_backend_get_device(b.b))
+	return strings.ToLower(C.GoString(C.ggml_backend_reg_name(reg)))
+}
+
+// TrainingSupported says whether ragtune trains on devices of kind.
+// ggml's Vulkan backend, in this module's version, computes ragtune's
+// forward graphs as the CPU does (embedding parity holds) but gives wrong
+// gradients for its forward+backward graphs, differing from run to run
+// (docs/ARCHITECTURE.md), so training there is refused rather than allowed
+// to learn garbage.
+func TrainingSupported(kind string) error {
+	if kind == "vulkan" {
+		return errors.New("training on the Vulkan backend is refused: ggml's Vulkan backend gives wrong gradients for ragtune's training graphs " +
+			"(embedding on Vulkan is fine); train with --device cpu (or cuda)")
+	}
+	return nil
+}
+
 // Close stops the backend.
 func (b *Backend) Close() {
 	if b == nil || b.b == nil {

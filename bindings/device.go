@@ -134,8 +134,17 @@ func loadKind(kind, file, want string) []BackendLibrary {
 	return out
 }
 
-// BackendDirs are the folders searched for kind's library, in order.
+// BackendDirs are the folders searched for kind's library, in order: the
+// installed ones (installDirs), then the build cache.
 func BackendDirs(kind string) []string {
+	cached, _ := filepath.Glob(filepath.Join(cacheDir(), "backends", kind+"-*", "lib"))
+	return append(installDirs(), cached...)
+}
+
+// installDirs are where a library is installed for use: $RAGTUNE_BACKEND_DIR,
+// lib/ beside the binary (make vulkan and make cuda put them there) and the
+// binary's own folder.
+func installDirs() []string {
 	var dirs []string
 	for _, d := range filepath.SplitList(os.Getenv("RAGTUNE_BACKEND_DIR")) {
 		if d != "" {
@@ -145,8 +154,24 @@ func BackendDirs(kind string) []string {
 	if exe, err := os.Executable(); err == nil {
 		dirs = append(dirs, filepath.Join(filepath.Dir(exe), "lib"), filepath.Dir(exe))
 	}
-	cached, _ := filepath.Glob(filepath.Join(cacheDir(), "backends", kind+"-*", "lib"))
-	return append(dirs, cached...)
+	return dirs
+}
+
+// installed reports whether any backend library is installed (not only
+// built in the cache). "auto" loads libraries only then: a library in the
+// cache is used when its device is named, so a process that did not ask
+// for a GPU never maps one (loading a backend brings its own ggml and the
+// device's driver into the process; lavapipe's has been seen to disturb
+// later CPU results there).
+func installed() bool {
+	for _, k := range backendKinds {
+		for _, dir := range installDirs() {
+			if _, err := os.Stat(filepath.Join(dir, k.file)); err == nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func cacheDir() string {
@@ -268,8 +293,9 @@ func Devices() []Device {
 	return append(cpu, gpus...)
 }
 
-// SelectDevice resolves a --device value: "auto" (the first GPU when a
-// library loaded, else the CPU), "cpu", "cuda[:N]" or "vulkan[:N]".
+// SelectDevice resolves a --device value: "auto" (the first GPU of an
+// installed library that loads, else the CPU), "cpu", "cuda[:N]" or
+// "vulkan[:N]" (searched in the build cache too).
 func SelectDevice(spec string) (Device, error) {
 	spec = strings.ToLower(strings.TrimSpace(spec))
 	kind, index, hasIndex := strings.Cut(spec, ":")
@@ -285,7 +311,7 @@ func SelectDevice(spec string) (Device, error) {
 		if hasIndex {
 			return Device{}, fmt.Errorf("%q takes no index", kind)
 		}
-		if kind != "cpu" {
+		if kind != "cpu" && installed() {
 			LoadBackends()
 			for _, d := range Devices() {
 				if !d.IsCPU() {

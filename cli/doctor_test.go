@@ -6,7 +6,10 @@ import (
 	"testing"
 )
 
+// The doctor tests look for libraries in an empty cache: loading a backend
+// library would bring its driver into every later test of this process.
 func TestDoctorJSON(t *testing.T) {
+	t.Setenv("RAGTUNE_CACHE", t.TempDir())
 	out, err := runCLI(t, "doctor", "--json")
 	if err != nil {
 		t.Fatal(err)
@@ -39,6 +42,7 @@ func TestDoctorJSON(t *testing.T) {
 
 // TestDeviceCUDAWithoutLibrary: what a user without the CUDA library sees.
 func TestDeviceCUDAWithoutLibrary(t *testing.T) {
+	t.Setenv("RAGTUNE_CACHE", t.TempDir())
 	out, err := runCLI(t, "doctor", "--json")
 	if err != nil {
 		t.Fatal(err)

@@ -165,3 +165,30 @@ func TestAutoPicksAGPU(t *testing.T) {
 		t.Fatalf("vulkan:99: %v", err)
 	}
 }
+
+// The device's backend names its kind as --device does, and training is
+// refused on Vulkan only (bindings.TrainingSupported), which is what the
+// trainer checks after opening its backend.
+func TestBackendKindAndTrainingSupport(t *testing.T) {
+	d := devicetest.Device(t)
+	be, err := d.NewBackend(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	if be.Kind() != d.Kind() {
+		t.Fatalf("backend kind %q, device kind %q", be.Kind(), d.Kind())
+	}
+	err = bindings.TrainingSupported(be.Kind())
+	if (be.Kind() == "vulkan") != (err != nil) {
+		t.Fatalf("%s: training support %v", be.Kind(), err)
+	}
+	cpu, err := bindings.NewCPUBackend(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cpu.Close()
+	if cpu.Kind() != "cpu" || bindings.TrainingSupported(cpu.Kind()) != nil {
+		t.Fatalf("CPU backend: kind %q", cpu.Kind())
+	}
+}

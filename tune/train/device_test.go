@@ -53,7 +53,7 @@ func synthDataset(n int) *dataset.Dataset {
 // TestDeviceLoRAGradients checks a LoRA step on the device against finite
 // differences of the device's own loss, as TestLoRAGradients does on the CPU.
 func TestDeviceLoRAGradients(t *testing.T) {
-	dev := devicetest.Device(t)
+	dev := devicetest.TrainingDevice(t)
 	queries, docs := synthPairs(200)
 	path := writeTiny(t, "bert", gguf.F32, append(queries, docs...))
 	f := newFixtureOn(t, dev.Spec(), path, model.LoadOptions{}, LossConfig{}, loraParams(0, "attn_q"), queries, docs)
@@ -73,7 +73,7 @@ func TestDeviceLoRAGradients(t *testing.T) {
 // quantize the activations for quantized products, each in its own way, as
 // TestQuantizedBaseGradients allows against the f32 twin.
 func TestDeviceGradientsMatchCPU(t *testing.T) {
-	dev := devicetest.Device(t)
+	dev := devicetest.TrainingDevice(t)
 	queries, docs := synthPairs(200)
 	texts := append(queries, docs...)
 	for _, c := range []struct {
@@ -140,7 +140,7 @@ func TestDeviceGradientsMatchCPU(t *testing.T) {
 // whatever the gradient's size, so rounding differences of tiny gradient
 // elements grow a little).
 func TestDeviceTrainingTracksCPU(t *testing.T) {
-	dev := devicetest.Device(t)
+	dev := devicetest.TrainingDevice(t)
 	d := synthDataset(32)
 	qs, ds := synthPairs(300)
 	path := writeTiny(t, "bert", gguf.F32, append(qs, ds...))

@@ -314,6 +314,10 @@ func newRun(modelPath string, d *dataset.Dataset, outDir string, cfg Config) (*r
 	if r.be, err = bindings.OpenBackend(cfg.Device, cfg.Threads); err != nil {
 		return nil, err
 	}
+	if err := bindings.TrainingSupported(r.be.Kind()); err != nil {
+		r.close()
+		return nil, err
+	}
 	opts := model.LoadOptions{WidenF16: true}
 	switch cfg.Method {
 	case MethodQLoRA:
