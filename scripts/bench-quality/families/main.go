@@ -10,10 +10,8 @@
 package main
 
 import (
-	"bufio"
 	"compress/gzip"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,7 +22,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ragtune/ragtune/bindings/safefile"
+	"github.com/ragtune/ragtune/scripts/internal/debdata"
 )
 
 // families name the package families by their Debian package names.
@@ -33,17 +31,6 @@ var families = map[string]func(pkg string) bool{
 	"python": func(p string) bool { return strings.HasPrefix(p, "python3-") },
 	"perl":   func(p string) bool { return strings.HasPrefix(p, "lib") && strings.HasSuffix(p, "-perl") },
 	"golang": func(p string) bool { return strings.HasPrefix(p, "golang-") },
-}
-
-type doc struct {
-	ID    string `json:"_id"`
-	Title string `json:"title"`
-	Text  string `json:"text"`
-}
-
-type query struct {
-	ID   string `json:"_id"`
-	Text string `json:"text"`
 }
 
 func main() {
@@ -70,17 +57,17 @@ func run(data, out string, names []string, maxQ, maxD int, seed uint64) error {
 	if err != nil {
 		return err
 	}
-	var docs []doc
-	if err := readJSONL(filepath.Join(data, "beir", "corpus.jsonl.gz"), func(d doc) { docs = append(docs, d) }); err != nil {
+	var docs []debdata.Doc
+	if err := debdata.ReadJSONL(filepath.Join(data, "beir", "corpus.jsonl.gz"), func(d debdata.Doc) { docs = append(docs, d) }); err != nil {
 		return err
 	}
-	var queries []query
-	if err := readJSONL(filepath.Join(data, "beir", "queries.jsonl.gz"), func(q query) { queries = append(queries, q) }); err != nil {
+	var queries []debdata.Query
+	if err := debdata.ReadJSONL(filepath.Join(data, "beir", "queries.jsonl.gz"), func(q debdata.Query) { queries = append(queries, q) }); err != nil {
 		return err
 	}
 	qrels := map[string][]string{}
 	for _, split := range []string{"train", "validation"} {
-		if err := readQrels(filepath.Join(data, "beir", "qrels", split+".tsv"), qrels); err != nil {
+		if err := debdata.ReadQrels(filepath.Join(data, "beir", "qrels", split+".tsv"), qrels); err != nil {
 			return err
 		}
 	}
@@ -97,7 +84,7 @@ func run(data, out string, names []string, maxQ, maxD int, seed uint64) error {
 			}
 			return false
 		}
-		var qs []query
+		var qs []debdata.Query
 		for _, q := range queries {
 			if len(qrels[q.ID]) > 0 && member(synopsis[fold(q.Text)]) {
 				qs = append(qs, q)
@@ -112,7 +99,7 @@ func run(data, out string, names []string, maxQ, maxD int, seed uint64) error {
 				judged[d] = true
 			}
 		}
-		var keep, others []doc
+		var keep, others []debdata.Doc
 		for _, d := range docs {
 			switch {
 			case judged[d.ID]:
@@ -161,79 +148,28 @@ func readPackages(path string) (synopsis, description map[string][]string, err e
 	}
 }
 
-func readJSONL[T any](path string, each func(T)) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	sc := bufio.NewScanner(gz)
-	sc.Buffer(nil, 1<<24)
-	for n := 1; sc.Scan(); n++ {
-		var v T
-		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			return fmt.Errorf("%s:%d: %w", path, n, err)
-		}
-		each(v)
-	}
-	return sc.Err()
-}
-
-func readQrels(path string, into map[string][]string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	for n, line := range strings.Split(strings.TrimSpace(string(data)), "\n")[1:] {
-		f := strings.Split(line, "\t")
-		if len(f) != 3 {
-			return fmt.Errorf("%s:%d: want 3 tab-separated fields", path, n+2)
-		}
-		into[f[0]] = append(into[f[0]], f[1])
-	}
-	return nil
-}
-
 // write lays a family out as a BEIR folder, its queries split 70/15/15 in
 // their (shuffled) order.
-func write(dir string, docs []doc, qs []query, qrels map[string][]string) error {
+func write(dir string, docs []debdata.Doc, qs []debdata.Query, qrels map[string][]string) error {
 	if err := os.MkdirAll(filepath.Join(dir, "qrels"), 0o755); err != nil {
 		return err
 	}
-	if err := writeJSONL(filepath.Join(dir, "corpus.jsonl"), docs); err != nil {
+	if err := debdata.WriteJSONL(filepath.Join(dir, "corpus.jsonl"), docs); err != nil {
 		return err
 	}
-	if err := writeJSONL(filepath.Join(dir, "queries.jsonl"), qs); err != nil {
+	if err := debdata.WriteJSONL(filepath.Join(dir, "queries.jsonl"), qs); err != nil {
 		return err
 	}
 	nTrain, nVal := len(qs)*70/100, len(qs)*15/100
-	splits := map[string][]query{"train": qs[:nTrain], "validation": qs[nTrain : nTrain+nVal], "test": qs[nTrain+nVal:]}
+	splits := map[string][]debdata.Query{"train": qs[:nTrain], "validation": qs[nTrain : nTrain+nVal], "test": qs[nTrain+nVal:]}
 	for name, part := range splits {
-		var b strings.Builder
-		b.WriteString("query-id\tcorpus-id\tscore\n")
-		for _, q := range part {
-			for _, d := range qrels[q.ID] {
-				fmt.Fprintf(&b, "%s\t%s\t1\n", q.ID, d)
-			}
+		ids := make([]string, len(part))
+		for i, q := range part {
+			ids[i] = q.ID
 		}
-		if err := safefile.WriteBytes(filepath.Join(dir, "qrels", name+".tsv"), []byte(b.String())); err != nil {
+		if err := debdata.WriteQrels(filepath.Join(dir, "qrels", name+".tsv"), ids, qrels); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func writeJSONL[T any](path string, items []T) error {
-	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	for _, it := range items {
-		if err := enc.Encode(it); err != nil {
-			return err
-		}
-	}
-	return safefile.WriteBytes(path, []byte(b.String()))
 }

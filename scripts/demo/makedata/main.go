@@ -16,10 +16,8 @@
 package main
 
 import (
-	"bufio"
 	"compress/gzip"
 	"encoding/csv"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -28,18 +26,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/ragtune/ragtune/scripts/internal/debdata"
 )
-
-type doc struct {
-	ID    string `json:"_id"`
-	Title string `json:"title"`
-	Text  string `json:"text"`
-}
-
-type query struct {
-	ID   string `json:"_id"`
-	Text string `json:"text"`
-}
 
 // family names the part of the archive a package belongs to.
 func family(pkg string) string {
@@ -70,21 +59,21 @@ func run(shared, out string, seed uint64) error {
 	if err != nil {
 		return err
 	}
-	var docs []doc
-	if err := readJSONL(filepath.Join(shared, "beir/corpus.jsonl.gz"), func(d doc) { docs = append(docs, d) }); err != nil {
+	var docs []debdata.Doc
+	if err := debdata.ReadJSONL(filepath.Join(shared, "beir/corpus.jsonl.gz"), func(d debdata.Doc) { docs = append(docs, d) }); err != nil {
 		return err
 	}
-	byID := map[string]doc{}
+	byID := map[string]debdata.Doc{}
 	for _, d := range docs {
 		byID[d.ID] = d
 	}
-	queries := map[string]query{}
-	if err := readJSONL(filepath.Join(shared, "beir/queries.jsonl.gz"), func(q query) { queries[q.ID] = q }); err != nil {
+	queries := map[string]debdata.Query{}
+	if err := debdata.ReadJSONL(filepath.Join(shared, "beir/queries.jsonl.gz"), func(q debdata.Query) { queries[q.ID] = q }); err != nil {
 		return err
 	}
 	qrels := map[string][]string{}
 	for _, split := range []string{"train", "validation"} {
-		if err := readQrels(filepath.Join(shared, "beir/qrels", split+".tsv"), qrels); err != nil {
+		if err := debdata.ReadQrels(filepath.Join(shared, "beir/qrels", split+".tsv"), qrels); err != nil {
 			return err
 		}
 	}
@@ -103,12 +92,14 @@ func run(shared, out string, seed uint64) error {
 		}
 	}
 	rng := rand.New(rand.NewPCG(seed, 1))
-	for _, ids := range byFamily {
+	// Shuffled in a fixed family order: the draws come from one stream.
+	for _, fam := range []string{"application", "python"} {
+		ids := byFamily[fam]
 		sort.Strings(ids)
 		rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
 	}
-	docsOf := func(fam string) []doc {
-		var ds []doc
+	docsOf := func(fam string) []debdata.Doc {
+		var ds []debdata.Doc
 		for _, d := range docs {
 			if docFamily[d.Text] == fam {
 				ds = append(ds, d)
@@ -161,74 +152,37 @@ func docFamilies(shared string) (map[string]string, error) {
 	}
 }
 
-func readJSONL[T any](path string, each func(T)) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	z, err := gzip.NewReader(f)
-	if err != nil {
-		return err
-	}
-	sc := bufio.NewScanner(z)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for line := 1; sc.Scan(); line++ {
-		var v T
-		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			return fmt.Errorf("%s:%d: %w", path, line, err)
-		}
-		each(v)
-	}
-	return sc.Err()
-}
-
-func readQrels(path string, into map[string][]string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n")[1:] {
-		f := strings.Split(line, "\t")
-		into[f[0]] = append(into[f[0]], f[1])
-	}
-	return nil
-}
-
 // writeBEIR writes the splits' queries, their relevant documents and the
 // distractors as a BEIR folder.
-func writeBEIR(dir string, splits map[string][]string, queries map[string]query, qrels map[string][]string,
-	byID map[string]doc, distractors []doc) error {
+func writeBEIR(dir string, splits map[string][]string, queries map[string]debdata.Query, qrels map[string][]string,
+	byID map[string]debdata.Doc, distractors []debdata.Doc) error {
 	if err := os.MkdirAll(filepath.Join(dir, "qrels"), 0o755); err != nil {
 		return err
 	}
 	inCorpus := map[string]bool{}
-	var corpus []doc
-	add := func(d doc) {
+	var corpus []debdata.Doc
+	add := func(d debdata.Doc) {
 		if !inCorpus[d.ID] {
 			inCorpus[d.ID] = true
 			corpus = append(corpus, d)
 		}
 	}
-	var qs []query
+	var qs []debdata.Query
 	names := make([]string, 0, len(splits))
 	for s := range splits {
 		names = append(names, s)
 	}
 	sort.Strings(names)
 	for _, s := range names {
-		var tsv strings.Builder
-		tsv.WriteString("query-id\tcorpus-id\tscore\n")
 		ids := append([]string(nil), splits[s]...)
 		sort.Strings(ids)
 		for _, qid := range ids {
 			qs = append(qs, queries[qid])
 			for _, d := range qrels[qid] {
 				add(byID[d])
-				fmt.Fprintf(&tsv, "%s\t%s\t1\n", qid, d)
 			}
 		}
-		if err := os.WriteFile(filepath.Join(dir, "qrels", s+".tsv"), []byte(tsv.String()), 0o644); err != nil {
+		if err := debdata.WriteQrels(filepath.Join(dir, "qrels", s+".tsv"), ids, qrels); err != nil {
 			return err
 		}
 	}
@@ -236,20 +190,8 @@ func writeBEIR(dir string, splits map[string][]string, queries map[string]query,
 		add(d)
 	}
 	sort.Slice(corpus, func(i, j int) bool { return corpus[i].ID < corpus[j].ID })
-	if err := writeLines(filepath.Join(dir, "corpus.jsonl"), corpus); err != nil {
+	if err := debdata.WriteJSONL(filepath.Join(dir, "corpus.jsonl"), corpus); err != nil {
 		return err
 	}
-	return writeLines(filepath.Join(dir, "queries.jsonl"), qs)
-}
-
-func writeLines[T any](path string, rows []T) error {
-	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	for _, r := range rows {
-		if err := enc.Encode(r); err != nil {
-			return err
-		}
-	}
-	return os.WriteFile(path, []byte(b.String()), 0o644)
+	return debdata.WriteJSONL(filepath.Join(dir, "queries.jsonl"), qs)
 }
