@@ -311,9 +311,11 @@ func SelectDevice(spec string) (Device, error) {
 		if hasIndex {
 			return Device{}, fmt.Errorf("%q takes no index", kind)
 		}
-		if kind != "cpu" && installed() {
-			LoadBackends()
-			for _, d := range Devices() {
+		if kind != "cpu" {
+			if installed() {
+				LoadBackends()
+			}
+			for _, d := range Devices() { // loaded now, or before by a named device
 				if !d.IsCPU() {
 					return d, nil
 				}
