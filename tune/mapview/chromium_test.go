@@ -2,22 +2,16 @@ package mapview
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"image/png"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/ragtune/ragtune/retrieval/embmap"
+	"github.com/ragtune/ragtune/tune/report/chromiumtest"
 )
 
 // TestPageInChromium opens viz.html from a file:// URL in headless
@@ -25,19 +19,7 @@ import (
 // file, no console error, probes in texts and ids run nothing, clicking a
 // query draws its links in every map, and the screenshot is not blank.
 func TestPageInChromium(t *testing.T) {
-	path := ""
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			path = p
-			break
-		}
-	}
-	if path == "" {
-		if os.Getenv("RAGTUNE_REQUIRE_SHARED") == "1" {
-			t.Fatal("headless Chromium not found (scripts/test-deps installs it)")
-		}
-		t.Skip("headless Chromium not found")
-	}
+	browser := chromiumtest.Browser(t, 1400, 1000)
 	probe := `"><script>window.__pwned=1</script><img src=x onerror="window.__pwned=2"><!--`
 	qs, qrels, docs := corpus(12, 80)
 	qs[0].Text += probe
@@ -57,47 +39,10 @@ func TestPageInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 1000),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true))
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-	var mu sync.Mutex
-	var requests, problems []string
-	if err := chromedp.Listen(ctx, func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch e := ev.(type) {
-		case *network.EventRequestWillBeSent:
-			requests = append(requests, e.Request.URL)
-		case *runtime.EventConsoleAPICalled:
-			if e.Type == runtime.ConsoleAPICalledTypeError {
-				problems = append(problems, "console.error")
-			}
-		case *runtime.EventExceptionThrown:
-			problems = append(problems, e.ExceptionDetails.Text)
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
-		t.Fatal(err)
-	}
-	tctx, tcancel := context.WithTimeout(ctx, 90*time.Second)
-	defer tcancel()
-	err := chromedp.Do(tctx, chromedp.Navigate("file://"+file))
-	if err == nil {
-		_, err = chromedp.Run(tctx, chromedp.Poll[bool]("window.ragtuneViz !== undefined && window.ragtuneViz.ready"))
-	}
-	if err != nil {
-		t.Fatalf("%v (page problems: %v)", err, problems)
-	}
+	ctx, l := chromiumtest.Open(t, browser, file, "window.ragtuneViz !== undefined && window.ragtuneViz.ready")
 	eval := func(js string, into any) {
 		t.Helper()
-		v, err := chromedp.Run(tctx, chromedp.Evaluate[json.RawMessage](js))
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[json.RawMessage](js))
 		if err == nil {
 			err = json.Unmarshal(v, into)
 		}
@@ -115,7 +60,7 @@ func TestPageInChromium(t *testing.T) {
 	eval(`document.getElementById('status').textContent`, &status)
 	eval(`ragtuneViz.hover(12, {clientX: 10, clientY: 10}); document.getElementById('tip').textContent`, &tip)
 	eval(`window.__pwned !== undefined || document.querySelector('#maps img, #tip img, #status img, .notes img, h1 img') !== null`, &pwned)
-	shot, err := chromedp.Run(tctx, chromedp.FullScreenshot(100))
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,12 +80,10 @@ func TestPageInChromium(t *testing.T) {
 	if pwned {
 		t.Error("a probe ran or inserted markup")
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(problems) > 0 {
+	if problems := l.Errors(); len(problems) > 0 {
 		t.Errorf("page problems: %v", problems)
 	}
-	for _, u := range requests {
+	for _, u := range l.Requests() {
 		if !strings.HasPrefix(u, "file://") {
 			t.Errorf("network request to %s", u)
 		}

@@ -6,123 +6,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/png"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	cdplog "github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/ragtune/ragtune/tune/hpo"
+	"github.com/ragtune/ragtune/tune/report/chromiumtest"
 )
-
-// browser starts headless Chromium (Debian's package) with a fresh profile
-// and no background networking; the test skips when it is missing (and
-// fails under RAGTUNE_REQUIRE_SHARED=1).
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	path := ""
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			path = p
-			break
-		}
-	}
-	if path == "" {
-		msg := "headless Chromium not found (scripts/test-deps installs Debian's chromium)"
-		if os.Getenv("RAGTUNE_REQUIRE_SHARED") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("force-color-profile", "srgb"),
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	bctx, cancel := chromedp.NewContext(alloc)
-	t.Cleanup(cancel)
-	// Start the browser on this context, so that each page is a tab of it.
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatal(err)
-	}
-	return bctx
-}
-
-// pageLog collects what the page did that a test must see: requests,
-// console errors, uncaught exceptions, browser log errors (CSP violations).
-type pageLog struct {
-	mu       sync.Mutex
-	requests []string
-	errors   []string
-}
-
-func (l *pageLog) listen(ev any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	switch e := ev.(type) {
-	case *network.EventRequestWillBeSent:
-		l.requests = append(l.requests, e.Request.URL)
-	case *runtime.EventConsoleAPICalled:
-		if e.Type == runtime.ConsoleAPICalledTypeError || e.Type == runtime.ConsoleAPICalledTypeAssert {
-			var parts []string
-			for _, a := range e.Args {
-				parts = append(parts, string(a.Value)+a.Description)
-			}
-			l.errors = append(l.errors, "console.error: "+strings.Join(parts, " "))
-		}
-	case *runtime.EventExceptionThrown:
-		d := e.ExceptionDetails
-		text := d.Text
-		if d.Exception != nil {
-			text += " " + d.Exception.Description
-		}
-		l.errors = append(l.errors, fmt.Sprintf("exception at %d:%d: %s", d.LineNumber, d.ColumnNumber, text))
-	case *cdplog.EventEntryAdded:
-		if e.Entry.Level == cdplog.EntryLevelError {
-			l.errors = append(l.errors, "log: "+e.Entry.Text)
-		}
-	}
-}
-
-// openPage loads a file in a new tab and waits for the report's script.
-func openPage(t *testing.T, bctx context.Context, file string) (context.Context, *pageLog) {
-	t.Helper()
-	ctx, cancel := chromedp.NewContext(bctx)
-	t.Cleanup(cancel)
-	l := &pageLog{}
-	if err := chromedp.Listen(ctx, l.listen); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}); err != nil {
-		t.Fatal(err)
-	}
-	tctx, tcancel := context.WithTimeout(ctx, 90*time.Second)
-	defer tcancel()
-	err := chromedp.Do(tctx, chromedp.Navigate("file://"+file))
-	if err == nil {
-		_, err = chromedp.Run(tctx, chromedp.Poll[bool]("window.ragtuneReport !== undefined && window.ragtuneReport.ready"))
-	}
-	if err != nil {
-		t.Fatalf("%s: %v (page errors: %v)", file, err, l.errors)
-	}
-	return ctx, l
-}
 
 func evalJSON[T any](t *testing.T, ctx context.Context, js string) T {
 	t.Helper()
@@ -145,11 +38,14 @@ type chartState struct {
 	Drawn bool   `json:"drawn"`
 }
 
+// reportReady is true once the report's script has drawn the page.
+const reportReady = "window.ragtuneReport !== undefined && window.ragtuneReport.ready"
+
 // The full report in headless Chromium: every figure drawn, no console
 // error, no request beyond the file itself, a screenshot that is not blank,
 // and probes planted in every kind of study text run none of their code.
 func TestReportInChromium(t *testing.T) {
-	bctx := browser(t)
+	bctx := chromiumtest.Browser(t, 1280, 900)
 	probe := `"><script>window.__pwned=1;console.error("probe ran")</script><img src=x onerror="window.__pwned=2;console.error('probe ran')"><!--`
 	dir := t.TempDir()
 	name := "study" + probe
@@ -167,7 +63,7 @@ func TestReportInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, l := openPage(t, bctx, files[0])
+	ctx, l := chromiumtest.Open(t, bctx, files[0], reportReady)
 
 	charts := evalJSON[[]chartState](t, ctx, chartCheck)
 	want := []string{"chart-pareto", "chart-history", "chart-curves", "chart-importance-fanova", "chart-importance-mdi",
@@ -263,42 +159,38 @@ func TestReportInChromium(t *testing.T) {
 
 	pwned := evalJSON[bool](t, ctx, `window.__pwned !== undefined`)
 	errs := evalJSON[[]string](t, ctx, `ragtuneReport.errors`)
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	if pwned {
 		t.Error("a probe ran: window.__pwned is set")
 	}
-	if len(errs) > 0 || len(l.errors) > 0 {
-		t.Errorf("page errors: %v %v", errs, l.errors)
+	if len(errs) > 0 || len(l.Errors()) > 0 {
+		t.Errorf("page errors: %v %v", errs, l.Errors())
 	}
-	for _, u := range l.requests {
+	for _, u := range l.Requests() {
 		if u != "file://"+files[0] {
 			t.Errorf("request to %s", u)
 		}
 	}
-	if len(l.requests) == 0 {
+	if len(l.Requests()) == 0 {
 		t.Error("no request seen at all: is the network listener working?")
 	}
 
 	// Seed files: each draws its one figure, with no error and no request.
 	for file, fig := range SeedFiles {
-		ctx, l := openPage(t, bctx, filepath.Join(dir, file))
+		ctx, l := chromiumtest.Open(t, bctx, filepath.Join(dir, file), reportReady)
 		charts := evalJSON[[]chartState](t, ctx, chartCheck)
 		if len(charts) != 1 || charts[0].ID != "chart-"+fig || !charts[0].Drawn {
 			t.Errorf("%s: charts %+v", file, charts)
 		}
-		l.mu.Lock()
-		if len(l.errors) > 0 || len(l.requests) != 1 {
-			t.Errorf("%s: errors %v requests %v", file, l.errors, l.requests)
+		if len(l.Errors()) > 0 || len(l.Requests()) != 1 {
+			t.Errorf("%s: errors %v requests %v", file, l.Errors(), l.Requests())
 		}
-		l.mu.Unlock()
 	}
 }
 
 // A one-objective study (objective against its FLOPs attribute) with
 // baselines, and an empty one, draw without errors.
 func TestSmallStudiesInChromium(t *testing.T) {
-	bctx := browser(t)
+	bctx := chromiumtest.Browser(t, 1280, 900)
 	for _, n := range []int{0, 1, 12} {
 		dir := t.TempDir()
 		url, _ := writeStudy(t, dir, "s", studySpec{n: n, baseline: true})
@@ -306,14 +198,12 @@ func TestSmallStudiesInChromium(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, l := openPage(t, bctx, files[0])
+		ctx, l := chromiumtest.Open(t, bctx, files[0], reportReady)
 		errs := evalJSON[[]string](t, ctx, `ragtuneReport.errors`)
 		charts := evalJSON[[]chartState](t, ctx, chartCheck)
-		l.mu.Lock()
-		if len(errs) > 0 || len(l.errors) > 0 {
-			t.Errorf("%d trials: page errors %v %v", n, errs, l.errors)
+		if len(errs) > 0 || len(l.Errors()) > 0 {
+			t.Errorf("%d trials: page errors %v %v", n, errs, l.Errors())
 		}
-		l.mu.Unlock()
 		if n == 12 {
 			js, _ := json.Marshal(charts)
 			for _, c := range charts {
