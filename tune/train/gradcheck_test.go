@@ -60,6 +60,23 @@ func miniPairs(t testing.TB, n int) (queries, docs []string) {
 	return queries, docs
 }
 
+// loadOnCPU loads a model file on a 2-thread CPU backend, both closed when
+// the test ends.
+func loadOnCPU(t testing.TB, path string) (*bindings.Backend, *model.Model) {
+	t.Helper()
+	be, err := bindings.NewCPUBackend(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(be.Close)
+	m, err := model.Load(path, be, model.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return be, m
+}
+
 func writeTiny(t testing.TB, arch string, typ gguf.TensorType, texts []string) string {
 	path := filepath.Join(t.TempDir(), arch+".gguf")
 	o := modelinit.Options{Arch: arch, Texts: texts, Seed: 3, Type: typ, Dim: 64, Layers: 2, Heads: 4, FF: 128, Vocab: 600, Ctx: 32}

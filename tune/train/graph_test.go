@@ -51,16 +51,7 @@ func TestTrainableGraphEqualsInference(t *testing.T) {
 	for _, arch := range []string{"bert", "llama"} {
 		t.Run(arch, func(t *testing.T) {
 			path := writeTiny(t, arch, gguf.F32, append(queries, docs...))
-			be, err := bindings.NewCPUBackend(2)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer be.Close()
-			m, err := model.Load(path, be, model.LoadOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
+			be, m := loadOnCPU(t, path)
 			tok, err := encoder.NewTokenizer(path, m.Config, 32)
 			if err != nil {
 				t.Fatal(err)

@@ -95,16 +95,7 @@ func TestDoRAGradients(t *testing.T) {
 func TestDoRAStartsAtBase(t *testing.T) {
 	queries, docs := miniPairs(t, 200)
 	path := writeTiny(t, "bert", gguf.F32, append(queries, docs...))
-	be, err := bindings.NewCPUBackend(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Close()
-	m, err := model.Load(path, be, model.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	be, m := loadOnCPU(t, path)
 	tok, err := encoder.NewTokenizer(path, m.Config, 32)
 	if err != nil {
 		t.Fatal(err)
@@ -136,16 +127,7 @@ func TestDoRAStartsAtBase(t *testing.T) {
 func TestDoRAExportsMergedModel(t *testing.T) {
 	queries, docs := miniPairs(t, 200)
 	path := writeTiny(t, "bert", gguf.F32, append(queries, docs...))
-	be, err := bindings.NewCPUBackend(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Close()
-	m, err := model.Load(path, be, model.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	be, m := loadOnCPU(t, path)
 	var s *LoRASet
 	variantParams(t, LoRAConfig{DoRA: true, Scaling: ScalingRS}, &s)(m, be)
 	defer s.Close()
