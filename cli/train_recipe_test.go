@@ -3,7 +3,6 @@ package cli
 import (
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -13,21 +12,7 @@ import (
 // model.gguf that embed takes as a model and adapter merge refuses as an
 // adapter; and hard negatives re-mined by the model every 2 steps.
 func TestTrainDoRAAndMinedNegatives(t *testing.T) {
-	dir := t.TempDir()
-	beir := filepath.Join(dir, "beir")
-	writeSmallBEIR(t, beir, 32, 16)
-	p := func(name string) string { return filepath.Join(dir, name) }
-	mustRun := func(args ...string) string {
-		t.Helper()
-		out, errOut, err := runApp(t, args...)
-		if err != nil {
-			t.Fatalf("ragtune %s: %v\n%s", strings.Join(args, " "), err, errOut)
-		}
-		return out
-	}
-	mustRun("model", "init", "--arch", "bert", "--corpus", filepath.Join(beir, "corpus.jsonl"), "--out", p("m.gguf"),
-		"--layers", "2", "--dim", "64", "--heads", "4", "--ff", "128", "--ctx", "64", "--vocab", "800")
-	mustRun("data", "import", "--in", beir, "--out", p("ds"))
+	p, mustRun := smallTrainingSetup(t, 32, 16)
 	common := []string{"--model", p("m.gguf"), "--data", p("ds"), "--batch", "8", "--max-seq", "32", "--rank", "4", "--threads", "2", "--json"}
 
 	out := mustRun(append([]string{"train", "--out", p("dora"), "--method", "dora", "--max-steps", "3", "--lr", "1e-2"}, common...)...)

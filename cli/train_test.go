@@ -68,21 +68,7 @@ func writeSmallBEIR(t *testing.T, dir string, nTrain, nVal int) {
 // init, data import, train (LoRA), embed with the adapter, a two-trial study
 // with the built-in training objective, and a diverging run's exit code.
 func TestTrainEmbedTuneEndToEnd(t *testing.T) {
-	dir := t.TempDir()
-	beir := filepath.Join(dir, "beir")
-	writeSmallBEIR(t, beir, 64, 40)
-	p := func(name string) string { return filepath.Join(dir, name) }
-	mustRun := func(args ...string) string {
-		t.Helper()
-		out, errOut, err := runApp(t, args...)
-		if err != nil {
-			t.Fatalf("ragtune %s: %v\n%s", strings.Join(args, " "), err, errOut)
-		}
-		return out
-	}
-	mustRun("model", "init", "--arch", "bert", "--corpus", filepath.Join(beir, "corpus.jsonl"), "--out", p("m.gguf"),
-		"--layers", "2", "--dim", "64", "--heads", "4", "--ff", "128", "--ctx", "64", "--vocab", "800")
-	mustRun("data", "import", "--in", beir, "--out", p("ds"))
+	p, mustRun := smallTrainingSetup(t, 64, 40)
 
 	out := mustRun("train", "--model", p("m.gguf"), "--data", p("ds"), "--out", p("run"), "--epochs", "1",
 		"--batch", "8", "--max-seq", "32", "--lr", "1e-3", "--rank", "4", "--threads", "2", "--json",
@@ -185,7 +171,7 @@ objective:
 	if !strings.Contains(status, `"COMPLETE": 2`) && !strings.Contains(status, `"complete": 2`) {
 		t.Fatalf("study status: %s", status)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "trials", "trial-1", "adapter.gguf")); err != nil {
+	if _, err := os.Stat(p(filepath.Join("trials", "trial-1", "adapter.gguf"))); err != nil {
 		t.Error(err)
 	}
 	mustRun("tune", "export", "--storage", db, "--study", "e2e", "--out", p("export"))
@@ -202,4 +188,28 @@ objective:
 	if ExitCode(err) != exitDiverged || !strings.Contains(fmt.Sprint(err), "diverged (loss") {
 		t.Fatalf("diverging run: exit %d, %v", ExitCode(err), err)
 	}
+}
+
+// smallTrainingSetup makes what the end-to-end training tests start from, in
+// a temporary folder: a small BEIR folder (writeSmallBEIR), a tiny bert
+// m.gguf with a vocabulary learnt from it and the dataset ds. It returns a
+// path maker for that folder and a runner that fails the test on an error.
+func smallTrainingSetup(t *testing.T, queries, docs int) (p func(string) string, mustRun func(...string) string) {
+	t.Helper()
+	dir := t.TempDir()
+	beir := filepath.Join(dir, "beir")
+	writeSmallBEIR(t, beir, queries, docs)
+	p = func(name string) string { return filepath.Join(dir, name) }
+	mustRun = func(args ...string) string {
+		t.Helper()
+		out, errOut, err := runApp(t, args...)
+		if err != nil {
+			t.Fatalf("ragtune %s: %v\n%s", strings.Join(args, " "), err, errOut)
+		}
+		return out
+	}
+	mustRun("model", "init", "--arch", "bert", "--corpus", filepath.Join(beir, "corpus.jsonl"), "--out", p("m.gguf"),
+		"--layers", "2", "--dim", "64", "--heads", "4", "--ff", "128", "--ctx", "64", "--vocab", "800")
+	mustRun("data", "import", "--in", beir, "--out", p("ds"))
+	return p, mustRun
 }
