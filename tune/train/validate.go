@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -78,6 +79,7 @@ type Validator struct {
 // validator's documents and queries, and what to fuse it with.
 type validationFusion struct {
 	lexical    hybrid.Run
+	lexScores  Scores        // BM25 alone, under "bm25_" names: fixed, so scored once
 	given      *hybrid.Spec  // score this spec; nil: choose among candidates
 	candidates []hybrid.Spec // for hybrid.Choose
 	measure    string        // ndcg, recall or mrr
@@ -146,6 +148,12 @@ func (v *Validator) EnableFusion(method string, weight *float64, metric string) 
 			f.lexical[q.ID] = append(f.lexical[q.ID], metrics.Result{DocID: h.ID, Score: float64(h.Score)})
 		}
 	}
+	f.lexScores = Scores{}
+	for _, k := range v.Ks {
+		for _, m := range []string{"ndcg", "recall", "mrr"} {
+			f.lexScores[fmt.Sprintf("bm25_%s@%d", m, k)] = v.mean(f.lexical, m, k)
+		}
+	}
 	v.fusion = f
 	return nil
 }
@@ -164,9 +172,9 @@ func (v *Validator) hybridScores(dense hybrid.Run, s Scores) {
 	for _, k := range v.Ks {
 		for _, m := range []string{"ndcg", "recall", "mrr"} {
 			s[fmt.Sprintf("hybrid_%s@%d", m, k)] = v.mean(fused, m, k)
-			s[fmt.Sprintf("bm25_%s@%d", m, k)] = v.mean(f.lexical, m, k)
 		}
 	}
+	maps.Copy(s, f.lexScores)
 	switch c.Method {
 	case hybrid.MethodRRF:
 		s["hybrid_weight"] = 0.5
