@@ -10,12 +10,9 @@
 package main
 
 import (
-	"compress/gzip"
-	"encoding/csv"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -121,31 +118,12 @@ func run(data, out string, names []string, maxQ, maxD int, seed uint64) error {
 
 // readPackages maps folded synopses and long descriptions to package names.
 func readPackages(path string) (synopsis, description map[string][]string, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	r := csv.NewReader(gz)
 	synopsis, description = map[string][]string{}, map[string][]string{}
-	for line := 0; ; line++ {
-		rec, err := r.Read()
-		if err == io.EOF {
-			return synopsis, description, nil
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", path, err)
-		}
-		if line == 0 || len(rec) != 3 {
-			continue // header
-		}
-		synopsis[fold(rec[1])] = append(synopsis[fold(rec[1])], rec[0])
-		description[fold(rec[2])] = append(description[fold(rec[2])], rec[0])
-	}
+	err = debdata.ReadPackages(path, func(pkg, syn, desc string) {
+		synopsis[fold(syn)] = append(synopsis[fold(syn)], pkg)
+		description[fold(desc)] = append(description[fold(desc)], pkg)
+	})
+	return synopsis, description, err
 }
 
 // write lays a family out as a BEIR folder, its queries split 70/15/15 in

@@ -16,11 +16,8 @@
 package main
 
 import (
-	"compress/gzip"
-	"encoding/csv"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -122,34 +119,15 @@ func run(shared, out string, seed uint64) error {
 // docFamilies maps a long description to its packages' family; a text shared
 // by packages of different families gets "mixed" and is used by neither part.
 func docFamilies(shared string) (map[string]string, error) {
-	f, err := os.Open(filepath.Join(shared, "packages.csv.gz"))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	z, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, err
-	}
-	r := csv.NewReader(z)
-	if _, err := r.Read(); err != nil {
-		return nil, err
-	}
 	fam := map[string]string{}
-	for {
-		rec, err := r.Read()
-		if err == io.EOF {
-			return fam, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		f := family(rec[0])
-		if old, ok := fam[rec[2]]; ok && old != f {
+	err := debdata.ReadPackages(filepath.Join(shared, "packages.csv.gz"), func(pkg, _, desc string) {
+		f := family(pkg)
+		if old, ok := fam[desc]; ok && old != f {
 			f = "mixed"
 		}
-		fam[rec[2]] = f
-	}
+		fam[desc] = f
+	})
+	return fam, err
 }
 
 // writeBEIR writes the splits' queries, their relevant documents and the

@@ -6,8 +6,10 @@ package debdata
 import (
 	"bufio"
 	"compress/gzip"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -25,6 +27,34 @@ type Doc struct {
 type Query struct {
 	ID   string `json:"_id"`
 	Text string `json:"text"`
+}
+
+// ReadPackages calls each with every row of packages.csv.gz (package,
+// short_description, long_description), its header skipped.
+func ReadPackages(path string, each func(pkg, synopsis, description string)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	r := csv.NewReader(gz)
+	for line := 1; ; line++ {
+		rec, err := r.Read()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if line == 1 || len(rec) != 3 {
+			continue // the header
+		}
+		each(rec[0], rec[1], rec[2])
+	}
 }
 
 // ReadJSONL calls each with every line of a gzipped JSONL file.
