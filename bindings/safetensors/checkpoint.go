@@ -24,7 +24,7 @@ type Checkpoint struct {
 
 // index is model.safetensors.index.json.
 type index struct {
-	Metadata  map[string]any   `json:"metadata"`
+	Metadata  map[string]any    `json:"metadata"`
 	WeightMap map[string]string `json:"weight_map"`
 }
 

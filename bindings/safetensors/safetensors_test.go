@@ -198,9 +198,9 @@ func TestShardedCheckpoint(t *testing.T) {
 	c.Close()
 
 	bad := map[string]string{
-		`{"weight_map":{"layer.0.w":"../x.safetensors"}}`:                                                                   "not a file name",
+		`{"weight_map":{"layer.0.w":"../x.safetensors"}}`:                                                                "not a file name",
 		`{"weight_map":{"layer.0.w":"model-00002-of-00002.safetensors","layer.1.w":"model-00002-of-00002.safetensors"}}`: `"layer.0.w" is not in`,
-		`{"weight_map":{"layer.0.w":"missing.safetensors"}}`:                                                                "missing.safetensors",
+		`{"weight_map":{"layer.0.w":"missing.safetensors"}}`:                                                             "missing.safetensors",
 		`{"weight_map":{}}`: "weight_map",
 		`{"weight_map":`:    IndexFile,
 	}
