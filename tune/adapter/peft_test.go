@@ -1,0 +1,396 @@
+package adapter_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ragtune/ragtune/bindings/gguf"
+	"github.com/ragtune/ragtune/bindings/safetensors"
+	"github.com/ragtune/ragtune/tune/adapter"
+	"github.com/ragtune/ragtune/tune/train"
+)
+
+// hfModules are the Hugging Face modules of block N for each adapted kind,
+// from the models' own definitions (transformers' BertModel, LlamaModel).
+var hfModules = map[string]map[string]string{
+	"bert": {
+		"attn_q": "encoder.layer.%d.attention.self.query", "attn_k": "encoder.layer.%d.attention.self.key",
+		"attn_v": "encoder.layer.%d.attention.self.value", "attn_output": "encoder.layer.%d.attention.output.dense",
+		"ffn_up": "encoder.layer.%d.intermediate.dense", "ffn_down": "encoder.layer.%d.output.dense",
+	},
+	"llama": {
+		"attn_q": "layers.%d.self_attn.q_proj", "attn_k": "layers.%d.self_attn.k_proj",
+		"attn_v": "layers.%d.self_attn.v_proj", "attn_output": "layers.%d.self_attn.o_proj",
+		"ffn_gate": "layers.%d.mlp.gate_proj", "ffn_up": "layers.%d.mlp.up_proj", "ffn_down": "layers.%d.mlp.down_proj",
+	},
+}
+
+// peftKey finds the safetensors key of a module's half, allowing the module
+// path a prefix (model. for a causal LM's layout).
+func peftKey(t *testing.T, st *safetensors.File, module, half string) string {
+	t.Helper()
+	for _, n := range st.Names() {
+		if strings.HasPrefix(n, "base_model.model.") && strings.HasSuffix(n, module+".lora_"+half+".weight") {
+			return n
+		}
+	}
+	t.Fatalf("no tensor for %s lora_%s in %v", module, half, st.Names())
+	return ""
+}
+
+// toHFRows undoes llama.cpp's converter on the rows of a q or k matrix:
+// it wrote w_hf.reshape(heads, 2, hd/2, cols).swapaxes(1, 2), so GGUF row
+// (h, j, half) is Hugging Face's row (h, half, j).
+func toHFRows(m []float32, rows, cols, heads int) []float32 {
+	hd := rows / heads
+	out := make([]float32, len(m))
+	for g := 0; g < rows; g++ {
+		h, j, half := g/hd, (g%hd)/2, g%2
+		copy(out[(h*hd+half*hd/2+j)*cols:][:cols], m[g*cols:(g+1)*cols])
+	}
+	return out
+}
+
+type hfConfig struct {
+	PeftType      string   `json:"peft_type"`
+	TaskType      string   `json:"task_type"`
+	R             int      `json:"r"`
+	LoraAlpha     float64  `json:"lora_alpha"`
+	UseRSLoRA     bool     `json:"use_rslora"`
+	UseDoRA       bool     `json:"use_dora"`
+	FanInFanOut   bool     `json:"fan_in_fan_out"`
+	Bias          string   `json:"bias"`
+	TargetModules []string `json:"target_modules"`
+	BaseModel     *string  `json:"base_model_name_or_path"`
+	LoraDropout   *float64 `json:"lora_dropout"`
+}
+
+func readHFConfig(t *testing.T, dir string) hfConfig {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, adapter.PEFTConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c hfConfig
+	if err := json.Unmarshal(raw, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestExportPEFTTrainedAdapter exports an adapter trained by ragtune and
+// checks the PEFT folder against the GGUF: names, shapes and values (rows
+// of llama's q and k back in Hugging Face's order), the config, and that
+// PEFT's formula W + (lora_alpha/r)·B·A computed here on Hugging Face's
+// layout gives what `adapter merge` gives for every adapted weight.
+func TestExportPEFTTrainedAdapter(t *testing.T) {
+	texts := sharedTexts(t, 500)
+	for _, arch := range []string{"bert", "llama"} {
+		t.Run(arch, func(t *testing.T) {
+			base := tinyModel(t, arch, gguf.F32, texts)
+			ad := trainAdapter(t, base, parityTargets[arch], texts[20:84])
+			dir := filepath.Join(t.TempDir(), "peft")
+			res, err := adapter.ExportPEFT(ad, dir, adapter.PEFTOptions{Model: base, BaseModel: "org/tiny-" + arch})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := readHFConfig(t, dir)
+			if cfg.PeftType != "LORA" || cfg.TaskType != "FEATURE_EXTRACTION" || cfg.R != 4 || cfg.LoraAlpha != 8 ||
+				cfg.UseRSLoRA || cfg.UseDoRA || cfg.FanInFanOut || cfg.Bias != "none" || cfg.LoraDropout == nil ||
+				cfg.BaseModel == nil || *cfg.BaseModel != "org/tiny-"+arch {
+				t.Errorf("config %+v", cfg)
+			}
+			var wantTargets []string
+			for _, k := range parityTargets[arch] {
+				wantTargets = append(wantTargets, strings.TrimPrefix(hfModules[arch][k], "layers.%d."))
+			}
+			for i, w := range wantTargets {
+				wantTargets[i] = strings.TrimPrefix(w, "encoder.layer.%d.")
+			}
+			slices.Sort(wantTargets)
+			if !slices.Equal(cfg.TargetModules, wantTargets) {
+				t.Errorf("target_modules %v, want %v", cfg.TargetModules, wantTargets)
+			}
+
+			st, err := safetensors.Open(filepath.Join(dir, adapter.PEFTWeightsFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if st.Metadata["format"] != "pt" {
+				t.Errorf("metadata %v", st.Metadata)
+			}
+			info, err := adapter.Inspect(ad)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(st.Tensors) != 2*len(info.Pairs) || res.Modules != len(info.Pairs) {
+				t.Errorf("%d tensors, %d modules for %d pairs", len(st.Tensors), res.Modules, len(info.Pairs))
+			}
+			merged := filepath.Join(t.TempDir(), "merged.gguf")
+			if _, err := adapter.Merge(base, ad, merged, "", 1); err != nil {
+				t.Fatal(err)
+			}
+			af, bf, mf := openGGUF(t, ad), openGGUF(t, base), openGGUF(t, merged)
+			heads := headCounts(t, bf, arch)
+			scale := cfg.LoraAlpha / float64(cfg.R)
+			for _, p := range info.Pairs {
+				blk, kind := 0, ""
+				fmt.Sscanf(p.Base, "blk.%d.", &blk)
+				kind = strings.TrimSuffix(p.Base[strings.IndexByte(p.Base[4:], '.')+5:], ".weight")
+				module := fmt.Sprintf(hfModules[arch][kind], blk)
+				ka, kb := peftKey(t, st, module, "A"), peftKey(t, st, module, "B")
+				ta, _ := st.Tensor(ka)
+				tb, _ := st.Tensor(kb)
+				if ta.DType != safetensors.F32 || !slices.Equal(ta.Shape, []int64{4, int64(p.In)}) || !slices.Equal(tb.Shape, []int64{int64(p.Out), 4}) {
+					t.Fatalf("%s: A %s %v, B %s %v", module, ta.DType, ta.Shape, tb.DType, tb.Shape)
+				}
+				A, _ := st.Float32s(ka)
+				B, _ := st.Float32s(kb)
+				gA, _ := af.Float32s(p.A.Name)
+				gB, _ := af.Float32s(p.B.Name)
+				W, _ := bf.Float32s(p.Base)
+				M, _ := mf.Float32s(p.Base)
+				// Hugging Face's layout of B, W and the merged weight.
+				if h, ok := heads[kind]; ok && arch == "llama" {
+					gB = toHFRows(gB, p.Out, 4, h)
+					W = toHFRows(W, p.Out, p.In, h)
+					M = toHFRows(M, p.Out, p.In, h)
+				}
+				if !slices.Equal(A, gA) || !slices.Equal(B, gB) {
+					t.Fatalf("%s: values differ from %s", module, p.Base)
+				}
+				var worst float64
+				for o := 0; o < p.Out; o++ {
+					for i := 0; i < p.In; i++ {
+						var d float64
+						for k := 0; k < 4; k++ {
+							d += float64(B[o*4+k]) * float64(A[k*p.In+i])
+						}
+						worst = max(worst, math.Abs(float64(W[o*p.In+i])+scale*d-float64(M[o*p.In+i])))
+					}
+				}
+				if worst > 1e-5 {
+					t.Errorf("%s: PEFT's W + s·B·A differs from adapter merge by %.3g", module, worst)
+				}
+			}
+		})
+	}
+}
+
+func openGGUF(t *testing.T, path string) *gguf.File {
+	t.Helper()
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// headCounts are the head counts whose rows llama.cpp permutes: q's and k's.
+func headCounts(t *testing.T, f *gguf.File, arch string) map[string]int {
+	t.Helper()
+	hp, err := gguf.ValidateModel(f, arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]int{"attn_q": int(hp.Heads[0]), "attn_k": int(hp.HeadsKV[0])}
+}
+
+// TestPEFTRoundTrip: export then import gives the adapter's tensors back
+// bit for bit, with its alpha, for trained bert and llama adapters and an
+// rsLoRA one; llama.cpp's loader checks pass on the result.
+func TestPEFTRoundTrip(t *testing.T) {
+	texts := sharedTexts(t, 500)
+	for _, arch := range []string{"bert", "llama"} {
+		t.Run(arch, func(t *testing.T) {
+			base := tinyModel(t, arch, gguf.F32, texts)
+			ad := trainAdapter(t, base, parityTargets[arch], texts[20:84])
+			roundTrip(t, base, ad)
+		})
+	}
+	t.Run("rslora", func(t *testing.T) {
+		base := tinyModel(t, "bert", gguf.F32, texts)
+		for _, c := range []struct {
+			rank  int
+			alpha float32
+		}{{8, 32}, {8, 7.3}, {3, 0.7}, {16, 5}} {
+			lc := train.LoRAConfig{Rank: c.rank, Alpha: c.alpha, Scaling: train.ScalingRS}
+			ad := rsAdapter(t, base, lc)
+			dir := roundTrip(t, base, ad)
+			cfg := readHFConfig(t, dir)
+			// PEFT's scale lora_alpha/√r against llama.cpp's alpha/r in float32.
+			peftScale := cfg.LoraAlpha / math.Sqrt(float64(c.rank))
+			ggufScale := float64(lc.ExportAlpha() / float32(c.rank))
+			if !cfg.UseRSLoRA || float32(cfg.LoraAlpha) != c.alpha || math.Abs(peftScale/ggufScale-1) > 1e-6 {
+				t.Errorf("r %d alpha %g: config use_rslora %v lora_alpha %v: PEFT scale %v, llama.cpp's %v", c.rank, c.alpha, cfg.UseRSLoRA, cfg.LoraAlpha, peftScale, ggufScale)
+			}
+		}
+	})
+}
+
+// rsAdapter saves a random rsLoRA adapter on attn_q and ffn_up as train does.
+func rsAdapter(t *testing.T, base string, lc train.LoRAConfig) string {
+	t.Helper()
+	ad := randomAdapter(t, base, []string{"attn_q", "ffn_up"}, lc.Rank, lc.ExportAlpha(), 3, 0.1)
+	f := openGGUF(t, ad)
+	var pairs []adapter.Pair
+	for i := 0; i+1 < len(f.Tensors); i += 2 {
+		a, b := f.Tensors[i], f.Tensors[i+1]
+		av, _ := f.Float32s(a.Name)
+		bv, _ := f.Float32s(b.Name)
+		pairs = append(pairs, adapter.Pair{Base: strings.TrimSuffix(a.Name, ".lora_a"), A: av, B: bv, In: int(a.Dims[0]), Rank: lc.Rank, Out: int(b.Dims[1])})
+	}
+	path := filepath.Join(t.TempDir(), "rs.gguf")
+	if err := adapter.Save(path, "bert", lc.ExportAlpha(), pairs, map[string]string{"ragtune.scaling": train.ScalingRS}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// roundTrip exports ad, imports it back and compares the tensors.
+func roundTrip(t *testing.T, base, ad string) (peftDir string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "peft")
+	if _, err := adapter.ExportPEFT(ad, dir, adapter.PEFTOptions{Model: base}); err != nil {
+		t.Fatal(err)
+	}
+	back := filepath.Join(t.TempDir(), "back.gguf")
+	res, err := adapter.ImportPEFT(dir, back, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Notes) > 0 {
+		t.Errorf("import notes %v", res.Notes)
+	}
+	orig, got := openGGUF(t, ad), openGGUF(t, back)
+	alpha0, _, _ := orig.Float32("adapter.lora.alpha")
+	alpha1, _, _ := got.Float32("adapter.lora.alpha")
+	if math.Float32bits(alpha0) != math.Float32bits(alpha1) {
+		t.Errorf("alpha %v came back as %v", alpha0, alpha1)
+	}
+	s0, _, _ := orig.String("ragtune.scaling")
+	s1, _, _ := got.String("ragtune.scaling")
+	if s0 != s1 {
+		t.Errorf("ragtune.scaling %q came back as %q", s0, s1)
+	}
+	if len(orig.Tensors) != len(got.Tensors) {
+		t.Fatalf("%d tensors came back as %d", len(orig.Tensors), len(got.Tensors))
+	}
+	for _, ti := range orig.Tensors {
+		gi, ok := got.Tensor(ti.Name)
+		if !ok || gi.Type != ti.Type || !slices.Equal(gi.Dims, ti.Dims) {
+			t.Fatalf("%s %s %v came back as %v %s %v", ti.Name, ti.Type, ti.Dims, ok, gi.Type, gi.Dims)
+		}
+		a, _ := orig.TensorData(ti.Name)
+		b, _ := got.TensorData(ti.Name)
+		if !slices.Equal(a, b) {
+			t.Errorf("%s: bytes differ", ti.Name)
+		}
+	}
+	if _, err := adapter.Inspect(back); err != nil {
+		t.Error(err)
+	}
+	return dir
+}
+
+// TestExportPEFTSplitsFusedQKV: a pair on a fused attn_qkv becomes bert's
+// query, key and value modules, each with its rows of B and the whole A,
+// so that together they are the fused update row for row.
+func TestExportPEFTSplitsFusedQKV(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const in, r = 16, 3
+	p := adapter.Pair{Base: "blk.1.attn_qkv.weight", In: in, Out: 3 * in, Rank: r, A: make([]float32, r*in), B: make([]float32, 3*in*r)}
+	for i := range p.A {
+		p.A[i] = float32(rng.NormFloat64())
+	}
+	for i := range p.B {
+		p.B[i] = float32(rng.NormFloat64())
+	}
+	ad := filepath.Join(t.TempDir(), "qkv.gguf")
+	if err := adapter.Save(ad, "bert", 6, []adapter.Pair{p}, nil); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	res, err := adapter.ExportPEFT(ad, dir, adapter.PEFTOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Modules != 3 {
+		t.Errorf("%d modules, want 3", res.Modules)
+	}
+	st, err := safetensors.Open(filepath.Join(dir, adapter.PEFTWeightsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for i, kind := range []string{"attn_q", "attn_k", "attn_v"} {
+		module := fmt.Sprintf(hfModules["bert"][kind], 1)
+		A, _ := st.Float32s(peftKey(t, st, module, "A"))
+		B, _ := st.Float32s(peftKey(t, st, module, "B"))
+		if !slices.Equal(A, p.A) || !slices.Equal(B, p.B[i*in*r:(i+1)*in*r]) {
+			t.Errorf("%s: not the fused pair's A and rows %d..%d of B", module, i*in, (i+1)*in)
+		}
+	}
+	if cfg := readHFConfig(t, dir); cfg.LoraAlpha != 6 || cfg.R != r {
+		t.Errorf("config %+v", cfg)
+	}
+}
+
+// TestRopeOrderMatchesRotaryConventions checks the row order ExportPEFT
+// uses for llama's q and k by the rotations themselves: Hugging Face
+// rotates dimension pairs (d, d+hd/2), llama.cpp's normal rope (2d, 2d+1),
+// both by pos·base^(-2d/hd). Rotating a vector in Hugging Face's layout and
+// then moving it to llama.cpp's must equal moving then rotating.
+func TestRopeOrderMatchesRotaryConventions(t *testing.T) {
+	const heads, hd, pos = 3, 8, 5
+	rng := rand.New(rand.NewPCG(9, 9))
+	x := make([]float32, heads*hd)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	rotate := func(v []float32, pair func(d int) (int, int)) []float32 {
+		out := slices.Clone(v)
+		for h := 0; h < heads; h++ {
+			for d := 0; d < hd/2; d++ {
+				th := pos * math.Pow(10000, -2*float64(d)/hd)
+				i, j := pair(d)
+				a, b := float64(v[h*hd+i]), float64(v[h*hd+j])
+				out[h*hd+i] = float32(a*math.Cos(th) - b*math.Sin(th))
+				out[h*hd+j] = float32(a*math.Sin(th) + b*math.Cos(th))
+			}
+		}
+		return out
+	}
+	hfPair := func(d int) (int, int) { return d, d + hd/2 }
+	ggmlPair := func(d int) (int, int) { return 2 * d, 2*d + 1 }
+	// toHFRows on the row numbers says where each GGUF row goes; the
+	// export's order must be its inverse.
+	rows := make([]float32, heads*hd)
+	for g := range rows {
+		rows[g] = float32(g)
+	}
+	moved := toHFRows(rows, heads*hd, 1, heads) // moved[hfRow] = ggufRow
+	toGGUF := func(v []float32) []float32 {
+		out := make([]float32, len(v))
+		for hfRow, g := range moved {
+			out[int(g)] = v[hfRow]
+		}
+		return out
+	}
+	a := toGGUF(rotate(x, hfPair))
+	b := rotate(toGGUF(x), ggmlPair)
+	for i := range a {
+		if math.Abs(float64(a[i]-b[i])) > 1e-6 {
+			t.Fatalf("row %d: %v vs %v", i, a[i], b[i])
+		}
+	}
+}
