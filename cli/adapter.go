@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -17,7 +19,7 @@ import (
 func init() {
 	register(&ucli.Command{
 		Name:  "adapter",
-		Usage: "inspect LoRA adapters (llama.cpp GGUF) and merge them into base models",
+		Usage: "inspect LoRA adapters (llama.cpp GGUF), merge them into base models, export them for PEFT and import PEFT's",
 		Subcommands: []*ucli.Command{
 			{
 				Name:      "merge",
@@ -29,6 +31,29 @@ func init() {
 					&ucli.BoolFlag{Name: "json", Usage: "print a JSON summary"},
 				},
 				Action: runAdapterMerge,
+			},
+			{
+				Name:      "export",
+				Usage:     "write ADAPTER for other tools: a PEFT folder (adapter_config.json, adapter_model.safetensors) that Python's PEFT loads, or a checked GGUF copy",
+				ArgsUsage: "ADAPTER.gguf OUT_DIR",
+				Flags: []ucli.Flag{
+					&ucli.StringFlag{Name: "format", Value: "peft", Usage: "peft (Hugging Face module names and layouts) or gguf (OUT_DIR/adapter.gguf, checked as llama.cpp's loader checks it)"},
+					&ucli.StringFlag{Name: "model", Usage: "the base model GGUF: the adapter is checked against it; needed for llama's attn_q/attn_k and for a fused attn_qkv with grouped KV heads"},
+					&ucli.StringFlag{Name: "base-model", Usage: "Hugging Face id or path of the base model, written as base_model_name_or_path"},
+					&ucli.BoolFlag{Name: "json", Usage: "print a JSON summary"},
+				},
+				Action: runAdapterExport,
+			},
+			{
+				Name:      "import",
+				Usage:     "write a PEFT LoRA adapter folder as a llama.cpp GGUF adapter for the base model",
+				ArgsUsage: "PEFT_DIR OUT.gguf",
+				Flags: []ucli.Flag{
+					&ucli.StringFlag{Name: "format", Value: "peft", Usage: "peft (the only form read)"},
+					&ucli.StringFlag{Name: "model", Usage: "the base model GGUF the adapter is for (required)"},
+					&ucli.BoolFlag{Name: "json", Usage: "print a JSON summary"},
+				},
+				Action: runAdapterImport,
 			},
 			{
 				Name:      "info",
@@ -90,6 +115,114 @@ func runAdapterMerge(c *ucli.Context) error {
 		out, mergeFileSize(res.Bytes), res.Merged, res.Copied, res.Reencoded, mergeTypeCounts(res.Types), sum.Seconds)
 	for _, f := range res.Fallbacks {
 		fmt.Fprintf(w, "  fallback %s\n", f)
+	}
+	return nil
+}
+
+type exportSummary struct {
+	Adapter       string   `json:"adapter"`
+	Format        string   `json:"format"`
+	Out           string   `json:"out"`
+	Files         []string `json:"files"`
+	Modules       int      `json:"modules,omitempty"`
+	Rank          int      `json:"r,omitempty"`
+	Alpha         float64  `json:"lora_alpha,omitempty"`
+	RSLoRA        bool     `json:"use_rslora,omitempty"`
+	TargetModules []string `json:"target_modules,omitempty"`
+	DType         string   `json:"dtype,omitempty"`
+	Bytes         int64    `json:"bytes"`
+	Notes         []string `json:"notes"`
+}
+
+func runAdapterExport(c *ucli.Context) error {
+	if c.NArg() != 2 {
+		return fmt.Errorf("adapter export: want ADAPTER.gguf OUT_DIR, got %d arguments", c.NArg())
+	}
+	ad, dir := c.Args().Get(0), c.Args().Get(1)
+	sum := exportSummary{Adapter: ad, Format: c.String("format"), Out: dir, Notes: []string{}}
+	switch sum.Format {
+	case "peft":
+		res, err := adapter.ExportPEFT(ad, dir, adapter.PEFTOptions{Model: c.String("model"), BaseModel: c.String("base-model")})
+		if err != nil {
+			return err
+		}
+		sum.Files = []string{filepath.Join(dir, adapter.PEFTConfigFile), filepath.Join(dir, adapter.PEFTWeightsFile)}
+		sum.Modules, sum.Rank, sum.Alpha, sum.RSLoRA = res.Modules, res.Config.R, res.Config.LoraAlpha, res.Config.UseRSLoRA
+		sum.TargetModules, sum.DType, sum.Bytes = res.Config.TargetModules, res.DType, res.Bytes
+		sum.Notes = append(sum.Notes, res.Notes...)
+	case "gguf":
+		if c.String("base-model") != "" {
+			return fmt.Errorf("adapter export: --base-model names the base for PEFT; a GGUF adapter has no place for it")
+		}
+		out, err := adapter.ExportGGUF(ad, dir, c.String("model"))
+		if err != nil {
+			return err
+		}
+		sum.Files = []string{out}
+		if st, err := os.Stat(out); err == nil {
+			sum.Bytes = st.Size()
+		}
+	default:
+		return fmt.Errorf("adapter export: unknown --format %q (want peft or gguf)", sum.Format)
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, sum)
+	}
+	w := c.App.Writer
+	if sum.Format == "peft" {
+		scaling := "alpha/r"
+		if sum.RSLoRA {
+			scaling = "alpha/√r (rsLoRA)"
+		}
+		fmt.Fprintf(w, "wrote %s: PEFT LoRA adapter, %d modules, r %d, lora_alpha %g, scale %s, %s, %s\n",
+			dir, sum.Modules, sum.Rank, sum.Alpha, scaling, sum.DType, mergeFileSize(sum.Bytes))
+		fmt.Fprintf(w, "  target_modules %s\n", strings.Join(sum.TargetModules, ", "))
+	} else {
+		fmt.Fprintf(w, "wrote %s (%s): checked as llama.cpp's loader checks it\n", sum.Files[0], mergeFileSize(sum.Bytes))
+	}
+	for _, n := range sum.Notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
+	}
+	return nil
+}
+
+type importSummary struct {
+	PEFTDir string   `json:"peft_dir"`
+	Model   string   `json:"model"`
+	Out     string   `json:"out"`
+	Arch    string   `json:"arch"`
+	Pairs   int      `json:"pairs"`
+	Alpha   float32  `json:"alpha"`
+	Scaling string   `json:"scaling"`
+	Bytes   int64    `json:"bytes"`
+	Notes   []string `json:"notes"`
+}
+
+func runAdapterImport(c *ucli.Context) error {
+	if c.NArg() != 2 {
+		return fmt.Errorf("adapter import: want PEFT_DIR OUT.gguf, got %d arguments", c.NArg())
+	}
+	if f := c.String("format"); f != "peft" {
+		return fmt.Errorf("adapter import: unknown --format %q (only peft is read; a GGUF adapter needs no import)", f)
+	}
+	model := c.String("model")
+	if model == "" {
+		return fmt.Errorf("adapter import: --model BASE.gguf is required (module names, shapes and layouts come from the base)")
+	}
+	dir, out := c.Args().Get(0), c.Args().Get(1)
+	res, err := adapter.ImportPEFT(dir, out, model)
+	if err != nil {
+		return err
+	}
+	sum := importSummary{PEFTDir: dir, Model: model, Out: out, Arch: res.Arch, Pairs: res.Pairs, Alpha: res.Alpha,
+		Scaling: res.Scaling, Bytes: res.Bytes, Notes: append([]string{}, res.Notes...)}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, sum)
+	}
+	w := c.App.Writer
+	fmt.Fprintf(w, "wrote %s (%s): LoRA adapter for %s, %d pairs, alpha %g (%s scaling)\n", out, mergeFileSize(res.Bytes), res.Arch, res.Pairs, res.Alpha, res.Scaling)
+	for _, n := range sum.Notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
 	}
 	return nil
 }

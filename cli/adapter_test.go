@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -105,4 +106,90 @@ func TestAdapterInfoCommand(t *testing.T) {
 	if err != nil || !strings.Contains(text, "pairs 2, rank 2, alpha 4") || !strings.Contains(text, "blk.1.attn_q.weight") {
 		t.Errorf("text %q, err %v", text, err)
 	}
+}
+
+func TestAdapterExportImportCommands(t *testing.T) {
+	base, ad := tinyBertWithAdapter(t)
+	dir := filepath.Join(t.TempDir(), "peft")
+	// Flags after the positionals and before them mean the same.
+	for _, args := range [][]string{
+		{"adapter", "export", ad, dir, "--format", "peft", "--model", base, "--base-model", "org/tiny", "--json"},
+		{"adapter", "export", "--json", "--model", base, "--base-model=org/tiny", ad, dir},
+	} {
+		text, err := runCLICombined(t, args...)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		var sum exportSummary
+		if err := json.Unmarshal([]byte(text), &sum); err != nil {
+			t.Fatalf("%v: %v in %q", args, err, text)
+		}
+		if sum.Format != "peft" || sum.Modules != 2 || sum.Rank != 2 || sum.Alpha != 4 || sum.RSLoRA || sum.DType != "F32" ||
+			len(sum.Files) != 2 || sum.Bytes == 0 || strings.Join(sum.TargetModules, ",") != "attention.self.query" {
+			t.Errorf("%v: summary %+v", args, sum)
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, adapter.PEFTConfigFile))
+	if err != nil || !strings.Contains(string(raw), `"base_model_name_or_path": "org/tiny"`) {
+		t.Errorf("config %s, err %v", raw, err)
+	}
+
+	back := filepath.Join(t.TempDir(), "back.gguf")
+	text, err := runCLICombined(t, "adapter", "import", dir, back, "--model", base)
+	if err != nil || !strings.Contains(text, "2 pairs, alpha 4 (standard scaling)") {
+		t.Fatalf("import: %q, %v", text, err)
+	}
+	for _, name := range []string{"blk.0.attn_q.weight.lora_a", "blk.1.attn_q.weight.lora_b"} {
+		if a, b := tensorBytes(t, ad, name), tensorBytes(t, back, name); string(a) != string(b) {
+			t.Errorf("%s differs after export and import", name)
+		}
+	}
+
+	copyDir := t.TempDir()
+	text, err = runCLICombined(t, "adapter", "export", ad, copyDir, "--format", "gguf", "--model", base)
+	if err != nil || !strings.Contains(text, "checked") {
+		t.Fatalf("gguf export: %q, %v", text, err)
+	}
+	if a, b := readFile(t, ad), readFile(t, filepath.Join(copyDir, adapter.GGUFFile)); string(a) != string(b) {
+		t.Error("--format gguf is not a byte-for-byte copy")
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"adapter", "export", ad}, "want ADAPTER.gguf OUT_DIR, got 1"},
+		{[]string{"adapter", "export", ad, dir, "--format", "onnx"}, `unknown --format "onnx"`},
+		{[]string{"adapter", "export", base, dir}, "not a LoRA adapter"},
+		{[]string{"adapter", "import", dir, back}, "--model BASE.gguf is required"},
+		{[]string{"adapter", "import", dir, back, "--model", base, "--format", "gguf"}, "only peft is read"},
+		{[]string{"adapter", "import", t.TempDir(), back, "--model", base}, "adapter_config.json"},
+	} {
+		if _, err := runCLICombined(t, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: err %v, want %q", c.args, err, c.want)
+		}
+	}
+}
+
+func tensorBytes(t *testing.T, path, name string) []byte {
+	t.Helper()
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b, err := f.TensorData(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
