@@ -26,6 +26,8 @@ import (
 type Backend struct {
 	b   C.ggml_backend_t // the device's backend
 	cpu C.ggml_backend_t // the fallback; b itself on the CPU device
+	// pool keeps the CPU backend's threads between computes.
+	pool *C.struct_ggml_threadpool
 
 	mu        sync.Mutex
 	live      int64          // device bytes held now
@@ -40,8 +42,19 @@ func NewCPUBackend(threads int) (*Backend, error) {
 	if b == nil {
 		return nil, errors.New("ggml CPU backend failed to start")
 	}
-	C.ggml_backend_cpu_set_n_threads(b, C.int(max(threads, 1)))
-	return &Backend{b: b, cpu: b}, nil
+	n := C.int(max(threads, 1))
+	C.ggml_backend_cpu_set_n_threads(b, n)
+	// Without a pool of its own, every compute starts and joins its threads;
+	// a timed compute (ComputeTimed) is one compute per node, and on a busy
+	// machine a fresh thread can wait a whole time slice to start.
+	params := C.ggml_threadpool_params_default(n)
+	pool := C.ggml_threadpool_new(&params)
+	if pool == nil {
+		C.ggml_backend_free(b)
+		return nil, errors.New("ggml CPU thread pool failed to start")
+	}
+	C.ggml_backend_cpu_set_threadpool(b, pool)
+	return &Backend{b: b, cpu: b, pool: pool}, nil
 }
 
 // newBackend starts the backend of a device (from ggml's device registry),
@@ -61,7 +74,7 @@ func newBackend(dev C.ggml_backend_dev_t, threads int) (*Backend, error) {
 		C.ggml_backend_free(b)
 		return nil, err
 	}
-	return &Backend{b: b, cpu: cpu.b}, nil
+	return &Backend{b: b, cpu: cpu.b, pool: cpu.pool}, nil
 }
 
 // Name is the backend's name ("CPU", "Vulkan0", "CUDA0", ...).
@@ -99,7 +112,10 @@ func (b *Backend) Close() {
 		C.ggml_backend_free(b.cpu)
 	}
 	C.ggml_backend_free(b.b)
-	b.b, b.cpu = nil, nil
+	if b.pool != nil {
+		C.ggml_threadpool_free(b.pool)
+	}
+	b.b, b.cpu, b.pool = nil, nil, nil
 }
 
 // PeakDeviceBytes is the most memory the device's ggml buffers (weights,

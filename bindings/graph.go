@@ -23,6 +23,8 @@ type Graph struct {
 	// alloc is the allocator that placed the graph last (nil when its
 	// tensors all have memory of their own).
 	alloc *Allocator
+	// forward holds the nodes of the forward pass once BuildBackward ran.
+	forward map[*C.struct_ggml_tensor]bool
 }
 
 // NewGraph makes an empty graph of at most size nodes; grads reserves room
@@ -96,6 +98,10 @@ func (g *Graph) BuildBackward(loss, lossGrad Tensor, on *Backend) error {
 	}
 	if 2*n+64 > int(C.ggml_graph_size(g.g)) {
 		return fmt.Errorf("graph of %d nodes is too small for the backward pass of %d forward nodes", int(C.ggml_graph_size(g.g)), n)
+	}
+	g.forward = make(map[*C.struct_ggml_tensor]bool, n)
+	for i := 0; i < n; i++ {
+		g.forward[C.ggml_graph_node(g.g, C.int(i))] = true
 	}
 	C.ggml_build_backward_expand(g.ctx.c, g.g, accs)
 	for i := 0; i < int(C.ggml_graph_n_nodes(g.g)); i++ {
@@ -188,25 +194,38 @@ func (g *Graph) NumNodes() int { return int(C.ggml_graph_n_nodes(g.g)) }
 // Node returns the i-th node (negative i counts from the end).
 func (g *Graph) Node(i int) Tensor { return Tensor{C.ggml_graph_node(g.g, C.int(i))} }
 
-// FLOPs counts the floating-point operations of one compute of the graph:
-// 2·M·N·K for every matrix product (MUL_MAT, OUT_PROD) and one per output
-// element for every other node that computes (copies and views count none).
+// FLOPs counts the floating-point operations of one compute of the graph
+// (the sum of its nodes' FLOPs).
 func (g *Graph) FLOPs() float64 {
 	var total float64
 	for i := 0; i < g.NumNodes(); i++ {
-		n := C.ggml_graph_node(g.g, C.int(i))
-		switch n.op {
-		case C.GGML_OP_MUL_MAT:
-			total += 2 * float64(n.src[0].ne[0]) * float64(C.ggml_nelements(n))
-		case C.GGML_OP_OUT_PROD:
-			total += 2 * float64(n.src[0].ne[1]) * float64(C.ggml_nelements(n))
-		case C.GGML_OP_NONE, C.GGML_OP_VIEW, C.GGML_OP_RESHAPE, C.GGML_OP_PERMUTE, C.GGML_OP_TRANSPOSE,
-			C.GGML_OP_CONT, C.GGML_OP_CPY, C.GGML_OP_DUP:
-		default:
-			total += float64(C.ggml_nelements(n))
-		}
+		total += g.Node(i).FLOPs()
 	}
 	return total
+}
+
+// FLOPs counts the floating-point operations of computing the node: 2·M·N·K
+// for a matrix product (MUL_MAT, OUT_PROD) and one per output element for
+// every other node that computes (copies and views count none).
+func (t Tensor) FLOPs() float64 {
+	n := t.t
+	switch n.op {
+	case C.GGML_OP_MUL_MAT:
+		return 2 * float64(n.src[0].ne[0]) * float64(C.ggml_nelements(n))
+	case C.GGML_OP_OUT_PROD:
+		return 2 * float64(n.src[0].ne[1]) * float64(C.ggml_nelements(n))
+	case C.GGML_OP_NONE, C.GGML_OP_VIEW, C.GGML_OP_RESHAPE, C.GGML_OP_PERMUTE, C.GGML_OP_TRANSPOSE,
+		C.GGML_OP_CONT, C.GGML_OP_CPY, C.GGML_OP_DUP:
+		return 0
+	}
+	return float64(C.ggml_nelements(n))
+}
+
+// InForward reports whether node t belongs to the graph's forward pass:
+// every node of a graph without a backward pass, else the nodes that were
+// there when BuildBackward ran.
+func (g *Graph) InForward(t Tensor) bool {
+	return g.forward == nil || g.forward[t.t]
 }
 
 // SetBytes uploads raw bytes into the tensor's backend memory.

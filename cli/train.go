@@ -63,6 +63,7 @@ func trainFlags() []ucli.Flag {
 		&ucli.Uint64Flag{Name: "seed", Value: 1},
 		&ucli.IntFlag{Name: "threads", Value: defaultThreads()},
 		deviceFlag(),
+		&ucli.BoolFlag{Name: "profile", Usage: "time every step after the first by ggml op and part of the model (forward, backward, optimizer; FLOPs, GFLOP/s, share of the step): a table after the summary, \"profile\" in --json; steps run a few percent slower"},
 	}
 }
 
@@ -115,7 +116,7 @@ func trainConfig(c *ucli.Context) train.Config {
 		ClipNorm: c.Float64("clip"), Optim: opt, Seed: c.Uint64("seed"), Threads: c.Int("threads"),
 		CheckpointN: c.Int("checkpoint-every"), QuerySideOnly: c.Bool("query-side-only"), EvalK: c.Int("eval-k"),
 		EvalSplit: valSplit, NoVal: noVal, ValQueries: c.Int("val-queries"), ValDocs: c.Int("val-docs"),
-		Energy: energyOptions(c),
+		Energy: energyOptions(c), Profile: c.Bool("profile"),
 	}
 }
 
@@ -182,6 +183,10 @@ func runTrain(c *ucli.Context) error {
 	fmt.Fprintf(w, "peak RSS %.0f MiB, weights %.1f MiB, compute buffer %.0f MiB (%s), %.3g training FLOPs -> %s\n",
 		float64(res.PeakRSSBytes)/(1<<20), float64(res.WeightBytes)/(1<<20), float64(res.ComputeBytes)/(1<<20), res.StepMode, res.TrainFLOPs, res.Output)
 	fmt.Fprintln(w, res.Usage.Summary())
+	if res.Profile != nil {
+		fmt.Fprintln(w)
+		res.Profile.WriteTables(w)
+	}
 	return nil
 }
 

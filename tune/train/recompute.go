@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/ragtune/ragtune/bindings"
 	"github.com/ragtune/ragtune/tune/model"
@@ -297,7 +298,7 @@ func (s *Stepper) computeSegment(g *segment, gr *bindings.Graph, seqs [][]int32,
 			return err
 		}
 	}
-	if err := s.be.Compute(gr); err != nil {
+	if err := s.Profile.compute(s.be, gr); err != nil {
 		return err
 	}
 	if gr == g.bwd {
@@ -309,6 +310,7 @@ func (s *Stepper) computeSegment(g *segment, gr *bindings.Graph, seqs [][]int32,
 }
 
 func (s *Stepper) addGrads(params []int, grads []bindings.Tensor, weight float32) {
+	defer s.Profile.since(phaseOptimizer, "gradient download", time.Now())
 	for k, i := range params {
 		p := s.params[i]
 		for j, x := range grads[k].F32() {
@@ -362,7 +364,7 @@ func (s *Stepper) computeHead(h *head, qSeqs, dSeqs [][]int32, q, d []float32, w
 			return 0, nil, nil, e
 		}
 	}
-	if err := s.be.Compute(h.bwd); err != nil {
+	if err := s.Profile.compute(s.be, h.bwd); err != nil {
 		return 0, nil, nil, err
 	}
 	s.LastFLOPs += h.bwdFLOPs

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"time"
 
 	"github.com/ragtune/ragtune/bindings"
 	"github.com/ragtune/ragtune/tune/model"
@@ -56,6 +57,9 @@ type Stepper struct {
 	// Recompute trades compute for memory: activations are recomputed
 	// block by block in the backward pass (see recompute.go).
 	Recompute bool
+	// Profile, when set, times every node of the step's graphs and the
+	// gradient download into it (see Profile).
+	Profile *Profile
 	// GradCache, when above 0, embeds and differentiates a batch in chunks
 	// of this many texts, with in-batch negatives over the whole batch
 	// (see gradcache.go). It takes precedence over Recompute.
@@ -341,7 +345,7 @@ func (s *Stepper) Accumulate(b Batch, weight float32) (float64, error) {
 	if err := s.upload(g, b, true); err != nil {
 		return 0, err
 	}
-	if err := s.be.Compute(g.bwd); err != nil {
+	if err := s.Profile.compute(s.be, g.bwd); err != nil {
 		return 0, err
 	}
 	s.LastFLOPs = g.bwdFLOPs
@@ -349,11 +353,13 @@ func (s *Stepper) Accumulate(b Batch, weight float32) (float64, error) {
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return loss, nil
 	}
+	t0 := time.Now()
 	for i, p := range s.params {
 		gv := g.grads[i].F32()
 		for j, x := range gv {
 			p.Grad[j] += weight * x
 		}
 	}
+	s.Profile.since(phaseOptimizer, "gradient download", t0)
 	return loss, nil
 }

@@ -83,6 +83,10 @@ type Config struct {
 	// resume with another.
 	Fusion       string   `json:"-"`
 	FusionWeight *float64 `json:"-"`
+	// Profile times every step after the first (which builds the graphs
+	// and touches the compute buffer for the first time), by ggml op and
+	// by part of the model; the run's Result carries it.
+	Profile bool `json:"-"`
 	// Energy configures the run's energy meter (not part of the
 	// configuration a checkpoint must match).
 	Energy energy.Options `json:"-"`
@@ -209,6 +213,8 @@ type Result struct {
 	// Energy is the run's energy and emissions (also a row of
 	// RUN_DIR/emissions.csv).
 	Energy *energy.Report `json:"energy,omitempty"`
+	// Profile is where the steps' time went (Config.Profile).
+	Profile *Profile `json:"profile,omitempty"`
 }
 
 // ValidationPlan is what validation will cost, said before training.
@@ -572,6 +578,15 @@ func (r *run) loop(ctx context.Context, hooks Hooks) (*Result, error) {
 			if err := r.remine(ctx, st.Step, bi == 0, r.mined == 0); err != nil {
 				return nil, err
 			}
+			var prof *Profile
+			if cfg.Profile && (st.Step > res.ResumedFromStep || total-st.Step == 1) {
+				if res.Profile == nil {
+					res.Profile = NewProfile()
+				}
+				prof = res.Profile
+				prof.StartStep()
+			}
+			r.step.Profile = prof
 			var lossSum float64
 			n := 0
 			for ; n < cfg.Accum && bi < len(batches); n, bi = n+1, bi+1 {
@@ -595,15 +610,22 @@ func (r *run) loop(ctx context.Context, hooks Hooks) (*Result, error) {
 			if err != nil {
 				return nil, err
 			}
+			t0 := time.Now()
 			norm := ClipGrads(r.params, cfg.ClipNorm)
 			if math.IsNaN(norm) || math.IsInf(norm, 0) {
 				return res, &DivergedError{Step: st.Step + 1, Loss: norm}
 			}
 			cfg.Optim.Update(r.params, st.Step+1, lr)
+			prof.since(phaseOptimizer, "clipping and AdamW (Go)", t0)
+			t0 = time.Now()
 			for _, p := range r.params {
 				if err := p.upload(); err != nil {
 					return nil, err
 				}
+			}
+			prof.since(phaseOptimizer, "parameter upload", t0)
+			if prof != nil {
+				prof.EndStep()
 			}
 			st.Step++
 			st.Batch = bi
@@ -663,6 +685,9 @@ func (r *run) loop(ctx context.Context, hooks Hooks) (*Result, error) {
 	key := fmt.Sprintf("ndcg@%d", cfg.EvalK)
 	res.ImprovedOverBase = st.Best != nil && st.Base != nil && st.Best.Scores[key] > st.Base.Scores[key]
 	res.ComputeBytes = r.step.ComputeBufferBytes()
+	if res.Profile != nil {
+		res.Profile.Finish()
+	}
 	if r.miner != nil {
 		res.NegativeMinings, res.MinedNegatives = r.mined, &r.miner.Report
 	}
