@@ -14,6 +14,7 @@ import (
 	"github.com/ragtune/ragtune/bindings/gguf"
 	"github.com/ragtune/ragtune/bindings/safetensors"
 	"github.com/ragtune/ragtune/tune/adapter"
+	"github.com/ragtune/ragtune/tune/modelinit"
 	"github.com/ragtune/ragtune/tune/train"
 )
 
@@ -391,6 +392,200 @@ func TestRopeOrderMatchesRotaryConventions(t *testing.T) {
 	for i := range a {
 		if math.Abs(float64(a[i]-b[i])) > 1e-6 {
 			t.Fatalf("row %d: %v vs %v", i, a[i], b[i])
+		}
+	}
+}
+
+// smallBert writes a tiny bert base from a few literal texts (no shared data).
+func smallBert(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "bert.gguf")
+	texts := []string{"apt installs packages", "git tracks source code", "vim edits text files", "the kernel runs programs"}
+	if _, err := modelinit.Write(path, modelinit.Options{Arch: "bert", Texts: texts, Vocab: 200, Layers: 2, Dim: 32, Heads: 2, FF: 64}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestPEFTMixedRanks: pairs of different ranks get rank_pattern entries
+// that name one block's module each, and still come back bit for bit.
+func TestPEFTMixedRanks(t *testing.T) {
+	base := smallBert(t)
+	rng := rand.New(rand.NewPCG(7, 8))
+	var pairs []adapter.Pair
+	for blk := range 2 {
+		q := randomPairOf(rng, fmt.Sprintf("blk.%d.attn_q.weight", blk), 32, 32, 4)
+		up := randomPairOf(rng, fmt.Sprintf("blk.%d.ffn_up.weight", blk), 32, 64, 2)
+		pairs = append(pairs, q, up)
+	}
+	pairs = append(pairs, randomPairOf(rng, "blk.0.ffn_down.weight", 64, 32, 2))
+	ad := filepath.Join(t.TempDir(), "mixed.gguf")
+	if err := adapter.Save(ad, "bert", 6, pairs, nil); err != nil {
+		t.Fatal(err)
+	}
+	dir := roundTrip(t, base, ad)
+	raw, _ := os.ReadFile(filepath.Join(dir, adapter.PEFTConfigFile))
+	var cfg struct {
+		R             int            `json:"r"`
+		LoraAlpha     float64        `json:"lora_alpha"`
+		RankPattern   map[string]int `json:"rank_pattern"`
+		TargetModules []string       `json:"target_modules"`
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	// ffn_down only in block 0: the short names would adapt block 1's too.
+	wantTargets := []string{
+		"encoder.layer.0.attention.self.query", "encoder.layer.0.intermediate.dense", "encoder.layer.0.output.dense",
+		"encoder.layer.1.attention.self.query", "encoder.layer.1.intermediate.dense",
+	}
+	if cfg.R != 2 || cfg.LoraAlpha != 6 || len(cfg.RankPattern) != 2 || cfg.RankPattern["0.attention.self.query"] != 4 ||
+		cfg.RankPattern["1.attention.self.query"] != 4 || !slices.Equal(cfg.TargetModules, wantTargets) {
+		t.Errorf("config %+v", cfg)
+	}
+}
+
+func randomPairOf(rng *rand.Rand, base string, in, out, r int) adapter.Pair {
+	p := adapter.Pair{Base: base, In: in, Out: out, Rank: r, A: make([]float32, in*r), B: make([]float32, r*out)}
+	for i := range p.A {
+		p.A[i] = float32(rng.NormFloat64())
+	}
+	for i := range p.B {
+		p.B[i] = float32(rng.NormFloat64())
+	}
+	return p
+}
+
+// TestExportPEFTRefuses: what PEFT cannot represent, or what the export
+// cannot know, is an error that says why; nothing is written.
+func TestExportPEFTRefuses(t *testing.T) {
+	base := smallBert(t)
+	rng := rand.New(rand.NewPCG(1, 1))
+	dora := filepath.Join(t.TempDir(), "dora.gguf")
+	b := gguf.NewBuilder()
+	b.MustSet("general.architecture", gguf.Of("bert"))
+	b.MustSet("ragtune.method", gguf.Of("dora"))
+	if err := b.AddTensor("blk.0.attn_q.weight", gguf.F32, []int64{4, 4}, make([]byte, 64)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WriteFile(dora); err != nil {
+		t.Fatal(err)
+	}
+	llama := filepath.Join(t.TempDir(), "llama.gguf")
+	if err := adapter.Save(llama, "llama", 8, []adapter.Pair{randomPairOf(rng, "blk.0.attn_k.weight", 32, 16, 2)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	gqa := filepath.Join(t.TempDir(), "qkv.gguf")
+	if err := adapter.Save(gqa, "qwen3", 8, []adapter.Pair{randomPairOf(rng, "blk.0.attn_qkv.weight", 32, 64, 2)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	wide := filepath.Join(t.TempDir(), "wide.gguf")
+	if err := adapter.Save(wide, "bert", 8, []adapter.Pair{randomPairOf(rng, "blk.0.attn_q.weight", 48, 32, 2)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, ad, model, want string
+	}{
+		{"dora", dora, "", "DoRA run's merged model, not an adapter"},
+		{"llama q/k alone", llama, "", "needs the base model (--model)"},
+		{"fused qkv of a GQA family", gqa, "", "splitting a fused qkv"},
+		{"wrong base", wide, base, `"blk.0.attn_q.weight" is [32 32]`},
+	} {
+		dir := filepath.Join(t.TempDir(), "out")
+		_, err := adapter.ExportPEFT(c.ad, dir, adapter.PEFTOptions{Model: c.model})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err %v, want it to mention %q", c.name, err, c.want)
+		}
+		if _, statErr := os.Stat(dir); statErr == nil {
+			t.Errorf("%s: %s was created despite the error", c.name, dir)
+		}
+	}
+}
+
+// TestImportPEFTRefuses: malformed or unrepresentable PEFT folders are
+// errors naming the file and the field or tensor.
+func TestImportPEFTRefuses(t *testing.T) {
+	base := smallBert(t)
+	rng := rand.New(rand.NewPCG(2, 2))
+	ad := filepath.Join(t.TempDir(), "a.gguf")
+	if err := adapter.Save(ad, "bert", 4, []adapter.Pair{randomPairOf(rng, "blk.0.attn_q.weight", 32, 32, 2)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(t.TempDir(), "peft")
+	if _, err := adapter.ExportPEFT(ad, good, adapter.PEFTOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	goodCfg, _ := os.ReadFile(filepath.Join(good, adapter.PEFTConfigFile))
+	goodW, _ := os.ReadFile(filepath.Join(good, adapter.PEFTWeightsFile))
+	const q = "base_model.model.encoder.layer.0.attention.self.query"
+	weights := func(add func(b *safetensors.Builder)) []byte {
+		b := safetensors.NewBuilder()
+		add(b)
+		path := filepath.Join(t.TempDir(), "w.safetensors")
+		if err := b.WriteFile(path); err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := os.ReadFile(path)
+		return raw
+	}
+	f32 := func(n int) []float32 { return make([]float32, n) }
+	edit := func(old, new string) []byte { return []byte(strings.Replace(string(goodCfg), old, new, 1)) }
+	for _, c := range []struct {
+		name      string
+		cfg, w    []byte
+		want      string
+		noWeights bool
+	}{
+		{name: "bad JSON", cfg: []byte(`{"peft_type": "LORA",`), want: "adapter_config.json"},
+		{name: "r as text", cfg: edit(`"r": 2`, `"r": "2"`), want: `field "r"`},
+		{name: "IA3", cfg: edit(`"peft_type": "LORA"`, `"peft_type": "IA3"`), want: `peft_type is "IA3"`},
+		{name: "DoRA", cfg: edit(`"use_dora": false`, `"use_dora": true`), want: "DoRA's magnitude vectors"},
+		{name: "bias", cfg: edit(`"bias": "none"`, `"bias": "lora_only"`), want: `bias is "lora_only"`},
+		{name: "modules_to_save", cfg: edit(`"modules_to_save": null`, `"modules_to_save": ["pooler"]`), want: "modules_to_save"},
+		{name: "zero alpha", cfg: edit(`"lora_alpha": 4`, `"lora_alpha": 0`), want: "lora_alpha is 0"},
+		{name: "pickle only", noWeights: true, want: "adapter_model.bin (a pickle)"},
+		{name: "unknown module", w: weights(func(b *safetensors.Builder) {
+			b.AddFloat32s("base_model.model.pooler.dense.lora_A.weight", safetensors.F32, []int64{2, 32}, f32(64))
+		}), want: `module "pooler.dense"`},
+		{name: "not LoRA", w: weights(func(b *safetensors.Builder) {
+			b.AddFloat32s(q+".bias", safetensors.F32, []int64{32}, f32(32))
+		}), want: "not a LoRA half"},
+		{name: "half pair", w: weights(func(b *safetensors.Builder) {
+			b.AddFloat32s(q+".lora_A.weight", safetensors.F32, []int64{2, 32}, f32(64))
+		}), want: "only one of lora_A and lora_B"},
+		{name: "wrong width", w: weights(func(b *safetensors.Builder) {
+			b.AddFloat32s(q+".lora_A.weight", safetensors.F32, []int64{2, 16}, f32(32))
+			b.AddFloat32s(q+".lora_B.weight", safetensors.F32, []int64{32, 2}, f32(64))
+		}), want: "do not fit blk.0.attn_q.weight (in 32, out 32)"},
+		{name: "rank mismatch", w: weights(func(b *safetensors.Builder) {
+			b.AddFloat32s(q+".lora_A.weight", safetensors.F32, []int64{2, 32}, f32(64))
+			b.AddFloat32s(q+".lora_B.weight", safetensors.F32, []int64{16, 4}, f32(64))
+		}), want: "lora_B has 64 values, want [16, 2]"},
+		{name: "embedding", w: weights(func(b *safetensors.Builder) {
+			b.AddFloat32s("base_model.model.embeddings.word_embeddings.lora_embedding_A", safetensors.F32, []int64{2, 200}, f32(400))
+		}), want: "token-embedding adapters"},
+	} {
+		dir := t.TempDir()
+		cfg, w := goodCfg, goodW
+		if c.cfg != nil {
+			cfg = c.cfg
+		}
+		if c.w != nil {
+			w = c.w
+		}
+		os.WriteFile(filepath.Join(dir, adapter.PEFTConfigFile), cfg, 0o644)
+		if c.noWeights {
+			os.WriteFile(filepath.Join(dir, "adapter_model.bin"), []byte("pickle"), 0o644)
+		} else {
+			os.WriteFile(filepath.Join(dir, adapter.PEFTWeightsFile), w, 0o644)
+		}
+		out := filepath.Join(t.TempDir(), "out.gguf")
+		_, err := adapter.ImportPEFT(dir, out, base)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err %v, want it to mention %q", c.name, err, c.want)
+		}
+		if _, statErr := os.Stat(out); statErr == nil {
+			t.Errorf("%s: %s was written despite the error", c.name, out)
 		}
 	}
 }
