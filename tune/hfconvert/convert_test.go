@@ -1,0 +1,138 @@
+package hfconvert
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/ragtune/ragtune/bindings"
+	"github.com/ragtune/ragtune/bindings/gguf"
+	"github.com/ragtune/ragtune/bindings/safetensors"
+	"github.com/ragtune/ragtune/retrieval"
+	"github.com/ragtune/ragtune/tune/encoder"
+)
+
+func cosine(a, b []float32) float64 {
+	var ab, aa, bb float64
+	for i := range a {
+		ab += float64(a[i]) * float64(b[i])
+		aa += float64(a[i]) * float64(a[i])
+		bb += float64(b[i]) * float64(b[i])
+	}
+	return ab / math.Sqrt(aa*bb)
+}
+
+// embedBoth embeds texts with llama.cpp's engine and ragtune's graph, and
+// returns both with llama.cpp's token ids.
+func embedBoth(t *testing.T, path string, texts []string) (llama, ours [][]float32, ids [][]int32) {
+	t.Helper()
+	ref, err := encoder.Open(path, encoder.Options{Engine: encoder.EngineLlama, Threads: 2, Batch: 1, Exact: true})
+	must(t, err)
+	defer ref.Close()
+	if ids, err = ref.Tokenize(texts, retrieval.Document); err != nil {
+		t.Fatal(err)
+	}
+	if llama, err = ref.Embed(context.Background(), texts, retrieval.Document); err != nil {
+		t.Fatal(err)
+	}
+	g, err := encoder.Open(path, encoder.Options{Threads: 2, Batch: 4})
+	must(t, err)
+	defer g.Close()
+	if ours, err = g.Embed(context.Background(), texts, retrieval.Document); err != nil {
+		t.Fatal(err)
+	}
+	return llama, ours, ids
+}
+
+// TestConvertMatchesReference: a converted checkpoint embeds in llama.cpp
+// and in ragtune's graph as the checkpoint's own forward pass does, for
+// f32, f16 and bf16 files, single and sharded.
+func TestConvertMatchesReference(t *testing.T) {
+	for _, arch := range []string{"bert", "llama"} {
+		for _, c := range []struct {
+			dtype  safetensors.DType
+			shards int
+		}{{safetensors.F32, 1}, {safetensors.BF16, 2}, {safetensors.F16, 1}} {
+			t.Run(fmt.Sprintf("%s/%s/%d", arch, c.dtype, c.shards), func(t *testing.T) {
+				dir := filepath.Join(t.TempDir(), "hf")
+				var ck *checkpoint
+				reference := bertReference
+				if arch == "bert" {
+					ck, _ = bertFolder(t, dir, c.dtype, c.shards)
+				} else {
+					ck, _ = llamaFolder(t, dir, c.dtype, c.shards)
+					reference = llamaReference
+				}
+				out := filepath.Join(t.TempDir(), "m.gguf")
+				rep, err := Convert(dir, out, Options{})
+				must(t, err)
+				if rep.Arch != arch || !rep.Normalize {
+					t.Errorf("report %+v", rep)
+				}
+				llama, ours, ids := embedBoth(t, out, corpus)
+				minRef, minOurs := 1.0, 1.0
+				for i := range corpus {
+					want := reference(ck, ids[i])
+					minRef = min(minRef, cosine(want, llama[i]))
+					minOurs = min(minOurs, cosine(ours[i], llama[i]))
+				}
+				t.Logf("min cosine: reference vs llama.cpp %.9f, ragtune vs llama.cpp %.9f", minRef, minOurs)
+				if minRef < 0.9999 || minOurs < 0.9999 {
+					t.Errorf("cosine below 0.9999: reference %.7f, ragtune %.7f", minRef, minOurs)
+				}
+			})
+		}
+	}
+}
+
+// TestConvertQuantized: --type q8_0 writes quantized matrices that still
+// embed like the f32 conversion.
+func TestConvertQuantized(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "hf")
+	ck, _ := bertFolder(t, dir, safetensors.F32, 1)
+	out := filepath.Join(t.TempDir(), "q8.gguf")
+	rep, err := Convert(dir, out, Options{Type: gguf.Q8_0})
+	must(t, err)
+	if rep.TensorTypes["q8_0"] == 0 {
+		t.Fatalf("no q8_0 tensor: %v", rep.TensorTypes)
+	}
+	llama, _, ids := embedBoth(t, out, corpus)
+	for i := range corpus {
+		if c := cosine(bertReference(ck, ids[i]), llama[i]); c < 0.999 {
+			t.Errorf("text %d: q8_0 cosine %.5f against the reference", i, c)
+		}
+	}
+}
+
+// TestTokenizersAsLlamaCpp: each tokenizer kind converts into a vocabulary
+// that llama.cpp tokenizes exactly as the same vocabulary written by
+// ragtune's own model init (which is llama.cpp's format by construction).
+func TestTokenizersAsLlamaCpp(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "hf")
+	_, v := bertFolder(t, dir, safetensors.F32, 1)
+	out := filepath.Join(t.TempDir(), "m.gguf")
+	_, err := Convert(dir, out, Options{})
+	must(t, err)
+	f, err := gguf.Open(out)
+	must(t, err)
+	toks, _, _ := f.Strings("tokenizer.ggml.tokens")
+	f.Close()
+	if fmt.Sprint(toks) != fmt.Sprint(v.Tokens) {
+		t.Fatalf("WordPiece tokens differ from llama.cpp's form:\n got %q\nwant %q", toks[:10], v.Tokens[:10])
+	}
+	m, err := bindings.LoadLlamaModel(out, true)
+	must(t, err)
+	defer m.Close()
+	got, err := m.Tokenize("quick brown fox. numerical arrays", true, false)
+	must(t, err)
+	if got[0] != 2 || got[len(got)-1] != 3 || len(got) < 5 {
+		t.Errorf("bert tokens %v: want [CLS]=2 first and [SEP]=3 last", got)
+	}
+	for _, id := range got {
+		if id == 1 {
+			t.Errorf("bert tokens %v contain [UNK]", got)
+		}
+	}
+}
