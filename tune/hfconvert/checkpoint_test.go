@@ -55,10 +55,14 @@ func (c *checkpoint) normal(n int, mean, std float64) []float32 {
 }
 
 // mat adds an nn.Linear weight [out, in].
-func (c *checkpoint) mat(name string, out, in int) { c.add(name, c.normal(out*in, 0, 0.08), int64(out), int64(in)) }
+func (c *checkpoint) mat(name string, out, in int) {
+	c.add(name, c.normal(out*in, 0, 0.08), int64(out), int64(in))
+}
 
 // vec adds a vector around mean (norm gains 1, biases 0).
-func (c *checkpoint) vec(name string, n int, mean float64) { c.add(name, c.normal(n, mean, 0.05), int64(n)) }
+func (c *checkpoint) vec(name string, n int, mean float64) {
+	c.add(name, c.normal(n, mean, 0.05), int64(n))
+}
 
 // w returns a tensor as the reference reads it.
 func (c *checkpoint) w(name string) []float32 {

@@ -105,7 +105,7 @@ var architectures = map[string]string{
 	"BertModel": hf.Bert, "BertForMaskedLM": hf.Bert, "XLMRobertaModel": hf.Bert, "RobertaModel": hf.Bert,
 	"LlamaModel": hf.Llama, "LlamaForCausalLM": hf.Llama, "MistralModel": hf.Llama, "MistralForCausalLM": hf.Llama,
 	"Qwen3Model": hf.Qwen3, "Qwen3ForCausalLM": hf.Qwen3,
-	"NomicBertModel": hf.NomicBert,
+	"NomicBertModel":  hf.NomicBert,
 	"Gemma3TextModel": hf.GemmaEmbedding,
 }
 

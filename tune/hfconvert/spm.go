@@ -177,7 +177,10 @@ func (w *protoWriter) bytes(field int, p []byte) {
 	w.b = binary.AppendUvarint(w.b, uint64(len(p)))
 	w.b = append(w.b, p...)
 }
-func (w *protoWriter) varint(field int, v uint64) { w.key(field, 0); w.b = binary.AppendUvarint(w.b, v) }
+func (w *protoWriter) varint(field int, v uint64) {
+	w.key(field, 0)
+	w.b = binary.AppendUvarint(w.b, v)
+}
 func (w *protoWriter) float(field int, f float32) {
 	w.key(field, 5)
 	w.b = binary.LittleEndian.AppendUint32(w.b, math.Float32bits(f))

@@ -187,9 +187,9 @@ func wordPieceJSON(v *vocab) map[string]any {
 		ids[t] = i
 	}
 	return map[string]any{
-		"version":      "1.0",
-		"added_tokens": addedTokens(v),
-		"normalizer":   map[string]any{"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": nil, "lowercase": true},
+		"version":       "1.0",
+		"added_tokens":  addedTokens(v),
+		"normalizer":    map[string]any{"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": nil, "lowercase": true},
 		"pre_tokenizer": map[string]any{"type": "BertPreTokenizer"},
 		"post_processor": map[string]any{
 			"type":   "TemplateProcessing",
@@ -257,4 +257,3 @@ func bpeJSON(v *vocab) (map[string]any, error) {
 			"vocab": m, "merges": v.Merges},
 	}, nil
 }
-
