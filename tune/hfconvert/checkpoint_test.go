@@ -231,21 +231,7 @@ func llamaFolder(t testing.TB, dir string, dtype safetensors.DType, shards int) 
 	})
 	sentenceTransformers(t, dir, "lasttoken", tE)
 	c := newCheckpoint(5)
-	d := tE / tH
-	c.add("embed_tokens.weight", c.normal(len(v.Tokens)*tE, 0, 0.5), int64(len(v.Tokens)), tE)
-	for l := 0; l < tL; l++ {
-		p := fmt.Sprintf("layers.%d.", l)
-		c.vec(p+"input_layernorm.weight", tE, 1)
-		c.mat(p+"self_attn.q_proj.weight", tH*d, tE)
-		c.mat(p+"self_attn.k_proj.weight", tHkv*d, tE)
-		c.mat(p+"self_attn.v_proj.weight", tHkv*d, tE)
-		c.mat(p+"self_attn.o_proj.weight", tE, tH*d)
-		c.vec(p+"post_attention_layernorm.weight", tE, 1)
-		c.mat(p+"mlp.gate_proj.weight", tF, tE)
-		c.mat(p+"mlp.up_proj.weight", tF, tE)
-		c.mat(p+"mlp.down_proj.weight", tE, tF)
-	}
-	c.vec("norm.weight", tE, 1)
+	decoderWeights(c, len(v.Tokens), tinyMistral)
 	c.write(t, dir, dtype, shards)
 	return c, v
 }
@@ -400,11 +386,25 @@ func ropeHalf(x []float64, heads, d, pos int, base float64) {
 	}
 }
 
-// llamaReference is transformers' MistralModel (pre-RMSNorm, rotate-half
-// RoPE, GQA, SwiGLU, causal) pooled at the last token.
-func llamaReference(c *checkpoint, ids []int32) []float32 {
-	const eps, base = 1e-5, 10000.0
-	T, d := len(ids), tE/tH
+// decoder describes a tiny decoder for the reference.
+type decoder struct {
+	heads, kvHeads, headDim int
+	eps, base               float64
+	qkNorm                  bool // Qwen3: RMSNorm of each q and k head before RoPE
+}
+
+var (
+	tinyMistral = decoder{heads: tH, kvHeads: tHkv, headDim: tE / tH, eps: 1e-5, base: 10000}
+	tinyQwen3   = decoder{heads: tH, kvHeads: tHkv, headDim: 32, eps: 1e-6, base: 1e6, qkNorm: true}
+)
+
+func llamaReference(c *checkpoint, ids []int32) []float32 { return decoderReference(c, ids, tinyMistral) }
+func qwen3Reference(c *checkpoint, ids []int32) []float32 { return decoderReference(c, ids, tinyQwen3) }
+
+// decoderReference is transformers' MistralModel / Qwen3Model (pre-RMSNorm,
+// rotate-half RoPE, GQA, SwiGLU, causal) pooled at the last token.
+func decoderReference(c *checkpoint, ids []int32, s decoder) []float32 {
+	T, d := len(ids), s.headDim
 	x := make([][]float64, T)
 	for i, id := range ids {
 		x[i] = make([]float64, tE)
@@ -412,20 +412,29 @@ func llamaReference(c *checkpoint, ids []int32) []float32 {
 			x[i][j] = float64(c.w("embed_tokens.weight")[int(id)*tE+j])
 		}
 	}
+	headNorm := func(v []float64, heads int, g []float32) {
+		for h := 0; h < heads; h++ {
+			copy(v[h*d:(h+1)*d], rmsNorm(v[h*d:(h+1)*d], g, s.eps))
+		}
+	}
 	for l := 0; l < tL; l++ {
 		p := fmt.Sprintf("layers.%d.", l)
 		lin := func(m string, v []float64) []float64 { return linear(c.w(p+m+".weight"), nil, v) }
 		q, k, v := make([][]float64, T), make([][]float64, T), make([][]float64, T)
 		for i := range x {
-			n := rmsNorm(x[i], c.w(p+"input_layernorm.weight"), eps)
+			n := rmsNorm(x[i], c.w(p+"input_layernorm.weight"), s.eps)
 			q[i], k[i], v[i] = lin("self_attn.q_proj", n), lin("self_attn.k_proj", n), lin("self_attn.v_proj", n)
-			ropeHalf(q[i], tH, d, i, base)
-			ropeHalf(k[i], tHkv, d, i, base)
+			if s.qkNorm {
+				headNorm(q[i], s.heads, c.w(p+"self_attn.q_norm.weight"))
+				headNorm(k[i], s.kvHeads, c.w(p+"self_attn.k_norm.weight"))
+			}
+			ropeHalf(q[i], s.heads, d, i, s.base)
+			ropeHalf(k[i], s.kvHeads, d, i, s.base)
 		}
-		a := attention(q, k, v, tH, tHkv, d, true)
+		a := attention(q, k, v, s.heads, s.kvHeads, d, true)
 		for i := range x {
 			h := add(x[i], lin("self_attn.o_proj", a[i]))
-			m := rmsNorm(h, c.w(p+"post_attention_layernorm.weight"), eps)
+			m := rmsNorm(h, c.w(p+"post_attention_layernorm.weight"), s.eps)
 			g, u := lin("mlp.gate_proj", m), lin("mlp.up_proj", m)
 			for j := range g {
 				g[j] = g[j] / (1 + math.Exp(-g[j])) * u[j]
@@ -433,10 +442,74 @@ func llamaReference(c *checkpoint, ids []int32) []float32 {
 			x[i] = add(h, lin("mlp.down_proj", g))
 		}
 	}
-	last := rmsNorm(x[T-1], c.w("norm.weight"), eps)
+	last := rmsNorm(x[T-1], c.w("norm.weight"), s.eps)
 	out := make([]float32, tE)
 	for j := range out {
 		out[j] = float32(last[j])
 	}
 	return out
+}
+
+// decoderWeights adds a decoder's tensors (headless names, as AutoModel saves them).
+func decoderWeights(c *checkpoint, vocab int, s decoder) {
+	d := s.headDim
+	c.add("embed_tokens.weight", c.normal(vocab*tE, 0, 0.5), int64(vocab), tE)
+	for l := 0; l < tL; l++ {
+		p := fmt.Sprintf("layers.%d.", l)
+		c.vec(p+"input_layernorm.weight", tE, 1)
+		c.mat(p+"self_attn.q_proj.weight", s.heads*d, tE)
+		c.mat(p+"self_attn.k_proj.weight", s.kvHeads*d, tE)
+		c.mat(p+"self_attn.v_proj.weight", s.kvHeads*d, tE)
+		if s.qkNorm {
+			c.vec(p+"self_attn.q_norm.weight", d, 1)
+			c.vec(p+"self_attn.k_norm.weight", d, 1)
+		}
+		c.mat(p+"self_attn.o_proj.weight", tE, s.heads*d)
+		c.vec(p+"post_attention_layernorm.weight", tE, 1)
+		c.mat(p+"mlp.gate_proj.weight", tF, tE)
+		c.mat(p+"mlp.up_proj.weight", tF, tE)
+		c.mat(p+"mlp.down_proj.weight", tE, tF)
+	}
+	c.vec("norm.weight", tE, 1)
+}
+
+// qwen3Folder writes a tiny Qwen3Model (head_dim wider than E/H, q/k norms)
+// with a byte-level BPE tokenizer.json and last-token pooling.
+func qwen3Folder(t testing.TB, dir string) (*checkpoint, *modelinit.Vocab) {
+	t.Helper()
+	v, err := modelinit.BuildByteBPE(corpus, 400)
+	must(t, err)
+	must(t, os.MkdirAll(dir, 0o755))
+	vocabMap := map[string]int{}
+	var added []map[string]any
+	for i, tok := range v.Tokens {
+		if v.Types[i] == tokControl {
+			added = append(added, map[string]any{"id": i, "content": tok, "special": true})
+			continue
+		}
+		vocabMap[tok] = i
+	}
+	writeTestJSON(t, filepath.Join(dir, "tokenizer.json"), map[string]any{
+		"added_tokens": added,
+		"pre_tokenizer": map[string]any{"type": "Sequence", "pretokenizers": []any{
+			map[string]any{"type": "Split", "pattern": map[string]any{"Regex": bprePatterns[1].regex}, "behavior": "Isolated"},
+			map[string]any{"type": "ByteLevel", "add_prefix_space": false, "use_regex": false},
+		}},
+		"model": map[string]any{"type": "BPE", "vocab": vocabMap, "merges": v.Merges},
+	})
+	writeTestJSON(t, filepath.Join(dir, "tokenizer_config.json"), map[string]any{
+		"eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "bos_token": nil,
+	})
+	writeTestJSON(t, filepath.Join(dir, "config.json"), map[string]any{
+		"architectures": []string{"Qwen3ForCausalLM"}, "model_type": "qwen3", "hidden_size": tE, "num_hidden_layers": tL,
+		"num_attention_heads": tH, "num_key_value_heads": tHkv, "head_dim": 32, "intermediate_size": tF,
+		"max_position_embeddings": 128, "rms_norm_eps": 1e-6, "rope_theta": 1e6, "vocab_size": len(v.Tokens) + 5,
+		"tie_word_embeddings": true, "bos_token_id": len(v.Tokens) - 3, "eos_token_id": len(v.Tokens) - 3,
+	})
+	sentenceTransformers(t, dir, "lasttoken", tE)
+	c := newCheckpoint(9)
+	// The embedding table is wider than the tokenizer, as Qwen's is.
+	decoderWeights(c, len(v.Tokens)+5, tinyQwen3)
+	c.write(t, dir, safetensors.BF16, 1)
+	return c, v
 }

@@ -136,3 +136,99 @@ func TestTokenizersAsLlamaCpp(t *testing.T) {
 		}
 	}
 }
+
+// TestConvertQwen3: a Qwen3 checkpoint (BPE tokenizer.json, q/k norms, wide
+// heads, bf16, an embedding table wider than the tokenizer) embeds as its
+// reference forward pass does.
+func TestConvertQwen3(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "hf")
+	ck, v := qwen3Folder(t, dir)
+	out := filepath.Join(t.TempDir(), "q.gguf")
+	rep, err := Convert(dir, out, Options{})
+	must(t, err)
+	if rep.Arch != "qwen3" || rep.Tokenizer != "gpt2" || rep.TokenizerPre != "qwen2" || rep.Vocab != len(v.Tokens)+5 {
+		t.Fatalf("report %+v", rep)
+	}
+	f, err := gguf.Open(out)
+	must(t, err)
+	toks, _, _ := f.Strings("tokenizer.ggml.tokens")
+	merges, _, _ := f.Strings("tokenizer.ggml.merges")
+	f.Close()
+	if fmt.Sprint(toks[:len(v.Tokens)]) != fmt.Sprint(v.Tokens) || fmt.Sprint(merges) != fmt.Sprint(v.Merges) {
+		t.Fatal("BPE tokens or merges differ from the tokenizer's")
+	}
+	if toks[len(v.Tokens)] != fmt.Sprintf("[PAD%d]", len(v.Tokens)) {
+		t.Errorf("padding token %q", toks[len(v.Tokens)])
+	}
+	llama, ours, ids := embedBoth(t, out, corpus)
+	for i := range corpus {
+		if c := cosine(qwen3Reference(ck, ids[i]), llama[i]); c < 0.9999 {
+			t.Errorf("text %d: reference vs llama.cpp cosine %.7f", i, c)
+		}
+		if c := cosine(ours[i], llama[i]); c < 0.9999 {
+			t.Errorf("text %d: ragtune vs llama.cpp cosine %.7f", i, c)
+		}
+	}
+}
+
+// TestRoundTrip: convert, export as a sentence-transformers folder, convert
+// again: the same metadata and the same tensor bytes.
+func TestRoundTrip(t *testing.T) {
+	for _, arch := range []string{"bert", "llama", "qwen3"} {
+		t.Run(arch, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "hf")
+			switch arch {
+			case "bert":
+				bertFolder(t, dir, safetensors.F32, 1)
+			case "llama":
+				llamaFolder(t, dir, safetensors.F32, 1)
+			default:
+				qwen3Folder(t, dir)
+			}
+			first := filepath.Join(t.TempDir(), "a.gguf")
+			_, err := Convert(dir, first, Options{Name: "m"})
+			must(t, err)
+			back := filepath.Join(t.TempDir(), "st")
+			rep, err := Export(first, back, ExportOptions{})
+			must(t, err)
+			t.Logf("exported %v", rep.Files)
+			second := filepath.Join(t.TempDir(), "b.gguf")
+			_, err = Convert(back, second, Options{Name: "m"})
+			must(t, err)
+			a, err := gguf.Open(first)
+			must(t, err)
+			defer a.Close()
+			b, err := gguf.Open(second)
+			must(t, err)
+			defer b.Close()
+			if fmt.Sprint(a.KVs) != fmt.Sprint(b.KVs) {
+				for i := range max(len(a.KVs), len(b.KVs)) {
+					if i >= len(a.KVs) || i >= len(b.KVs) || fmt.Sprint(a.KVs[i]) != fmt.Sprint(b.KVs[i]) {
+						t.Errorf("first differing key: %v", func() []any {
+							var out []any
+							if i < len(a.KVs) {
+								out = append(out, a.KVs[i].Key)
+							}
+							if i < len(b.KVs) {
+								out = append(out, b.KVs[i].Key)
+							}
+							return out
+						}())
+						break
+					}
+				}
+			}
+			if len(a.Tensors) != len(b.Tensors) {
+				t.Fatalf("%d tensors, then %d", len(a.Tensors), len(b.Tensors))
+			}
+			for i, ta := range a.Tensors {
+				tb := b.Tensors[i]
+				da, _ := a.TensorData(ta.Name)
+				db, _ := b.TensorData(tb.Name)
+				if ta.Name != tb.Name || ta.Type != tb.Type || fmt.Sprint(ta.Dims) != fmt.Sprint(tb.Dims) || string(da) != string(db) {
+					t.Errorf("tensor %s (%s %v) became %s (%s %v), same bytes %v", ta.Name, ta.Type, ta.Dims, tb.Name, tb.Type, tb.Dims, string(da) == string(db))
+				}
+			}
+		})
+	}
+}
