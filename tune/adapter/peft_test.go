@@ -589,3 +589,70 @@ func TestImportPEFTRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestExportPEFTTokenEmbedding: a token-embedding pair (llama.cpp stores
+// its A transposed, ne [r, V]) becomes PEFT's lora_embedding_A [r, V] and
+// lora_embedding_B [E, r], and PEFT's update of the table,
+// W + s·(B·A)ᵀ, equals adapter merge's.
+func TestExportPEFTTokenEmbedding(t *testing.T) {
+	base := smallBert(t)
+	bf := openGGUF(t, base)
+	emb, _ := bf.Tensor("token_embd.weight")
+	E, V := int(emb.Dims[0]), int(emb.Dims[1])
+	const r = 3
+	rng := rand.New(rand.NewPCG(11, 12))
+	A, B := randomPairOf(rng, "x", V, 1, r).A, randomPairOf(rng, "x", E, 1, r).A // [V][r], [E][r]
+	b := gguf.NewBuilder()
+	b.MustSet("general.type", gguf.Of("adapter"))
+	b.MustSet("general.architecture", gguf.Of("bert"))
+	b.MustSet("adapter.type", gguf.Of("lora"))
+	b.MustSet("adapter.lora.alpha", gguf.Of(float32(6)))
+	if err := b.AddTensor("token_embd.weight.lora_a", gguf.F32, []int64{r, int64(V)}, gguf.EncodeF32(A)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddTensor("token_embd.weight.lora_b", gguf.F32, []int64{r, int64(E)}, gguf.EncodeF32(B)); err != nil {
+		t.Fatal(err)
+	}
+	ad := filepath.Join(t.TempDir(), "emb.gguf")
+	if err := b.WriteFile(ad); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := adapter.ExportPEFT(ad, dir, adapter.PEFTOptions{Model: base}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := safetensors.Open(filepath.Join(dir, adapter.PEFTWeightsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const key = "base_model.model.embeddings.word_embeddings.lora_embedding_"
+	ta, _ := st.Tensor(key + "A")
+	tb, _ := st.Tensor(key + "B")
+	if !slices.Equal(ta.Shape, []int64{r, int64(V)}) || !slices.Equal(tb.Shape, []int64{int64(E), r}) {
+		t.Fatalf("lora_embedding_A %v, lora_embedding_B %v; names %v", ta.Shape, tb.Shape, st.Names())
+	}
+	pA, _ := st.Float32s(key + "A")
+	pB, _ := st.Float32s(key + "B")
+	merged := filepath.Join(t.TempDir(), "merged.gguf")
+	if _, err := adapter.Merge(base, ad, merged, "", 1); err != nil {
+		t.Fatal(err)
+	}
+	W, _ := bf.Float32s("token_embd.weight") // [V][E], nn.Embedding's weight
+	M, _ := openGGUF(t, merged).Float32s("token_embd.weight")
+	cfg := readHFConfig(t, dir)
+	s := cfg.LoraAlpha / float64(cfg.R)
+	var worst float64
+	for v := 0; v < V; v++ {
+		for e := 0; e < E; e++ {
+			var d float64 // (B·A)[e][v]
+			for k := 0; k < r; k++ {
+				d += float64(pB[e*r+k]) * float64(pA[k*V+v])
+			}
+			worst = max(worst, math.Abs(float64(W[v*E+e])+s*d-float64(M[v*E+e])))
+		}
+	}
+	if cfg.R != r || cfg.LoraAlpha != 6 || !slices.Equal(cfg.TargetModules, []string{"embeddings.word_embeddings"}) || worst > 1e-5 {
+		t.Errorf("config %+v; PEFT's table differs from adapter merge's by %.3g", cfg, worst)
+	}
+}
