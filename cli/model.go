@@ -12,7 +12,7 @@ import (
 
 func init() { register(modelCommand()) }
 
-// modelCommand is `ragtune model init|info|quantize`.
+// modelCommand is `ragtune model init|info|quantize|convert|export`.
 func modelCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "model",
@@ -59,6 +59,8 @@ func modelCommand() *ucli.Command {
 				},
 				Action: runModelQuantize,
 			},
+			modelConvertCommand(),
+			modelExportCommand(),
 		},
 	}
 }

@@ -398,7 +398,9 @@ var (
 	tinyQwen3   = decoder{heads: tH, kvHeads: tHkv, headDim: 32, eps: 1e-6, base: 1e6, qkNorm: true}
 )
 
-func llamaReference(c *checkpoint, ids []int32) []float32 { return decoderReference(c, ids, tinyMistral) }
+func llamaReference(c *checkpoint, ids []int32) []float32 {
+	return decoderReference(c, ids, tinyMistral)
+}
 func qwen3Reference(c *checkpoint, ids []int32) []float32 { return decoderReference(c, ids, tinyQwen3) }
 
 // decoderReference is transformers' MistralModel / Qwen3Model (pre-RMSNorm,
