@@ -684,3 +684,103 @@ func BenchmarkExportPEFT(b *testing.B) {
 		}
 	}
 }
+
+// TestImportPEFTFolder imports a folder shaped as PEFT writes one (every
+// key of its adapter_config.json, a checkpoint prefix "bert." before the
+// module paths, an alpha_pattern) and requires adapter merge of the result
+// to give PEFT's own update, W + (alpha/r)·B·A per module.
+func TestImportPEFTFolder(t *testing.T) {
+	base := smallBert(t)
+	dir := t.TempDir()
+	cfg := `{
+  "alpha_pattern": {"intermediate.dense": 2},
+  "auto_mapping": null,
+  "base_model_name_or_path": "sentence-transformers/all-MiniLM-L6-v2",
+  "bias": "none",
+  "fan_in_fan_out": false,
+  "inference_mode": true,
+  "init_lora_weights": "gaussian",
+  "layer_replication": null,
+  "layers_pattern": null,
+  "layers_to_transform": null,
+  "loftq_config": {},
+  "lora_alpha": 16,
+  "lora_dropout": 0.1,
+  "megatron_config": null,
+  "megatron_core": "megatron.core",
+  "modules_to_save": null,
+  "peft_type": "LORA",
+  "r": 8,
+  "rank_pattern": {},
+  "revision": null,
+  "target_modules": ["query", "intermediate.dense"],
+  "task_type": "FEATURE_EXTRACTION",
+  "use_dora": false,
+  "use_rslora": false
+}`
+	if err := os.WriteFile(filepath.Join(dir, adapter.PEFTConfigFile), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(13, 14))
+	type module struct {
+		kind    string
+		blk     int
+		in, out int
+		scale   float64
+		A, B    []float32
+	}
+	var mods []module
+	st := safetensors.NewBuilder()
+	st.SetMetadata("format", "pt")
+	for blk := range 2 {
+		for _, m := range []module{
+			{kind: "attn_q", blk: blk, in: 32, out: 32, scale: 16.0 / 8},
+			{kind: "ffn_up", blk: blk, in: 32, out: 64, scale: 2.0 / 8}, // alpha_pattern's alpha
+		} {
+			p := randomPairOf(rng, "", m.in, m.out, 8)
+			m.A, m.B = p.A, p.B
+			key := "base_model.model.bert." + fmt.Sprintf(hfModules["bert"][m.kind], blk)
+			if err := st.AddFloat32s(key+".lora_A.weight", safetensors.F32, []int64{8, int64(m.in)}, m.A); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.AddFloat32s(key+".lora_B.weight", safetensors.F32, []int64{int64(m.out), 8}, m.B); err != nil {
+				t.Fatal(err)
+			}
+			mods = append(mods, m)
+		}
+	}
+	if err := st.WriteFile(filepath.Join(dir, adapter.PEFTWeightsFile)); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "imported.gguf")
+	res, err := adapter.ImportPEFT(dir, out, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pairs != 4 || res.Alpha != 16 || res.Scaling != "standard" || len(res.Notes) != 2 {
+		t.Errorf("result %+v", res)
+	}
+	merged := filepath.Join(t.TempDir(), "merged.gguf")
+	if _, err := adapter.Merge(base, out, merged, "", 1); err != nil {
+		t.Fatal(err)
+	}
+	bf, mf := openGGUF(t, base), openGGUF(t, merged)
+	for _, m := range mods {
+		tensor := fmt.Sprintf("blk.%d.%s.weight", m.blk, m.kind)
+		W, _ := bf.Float32s(tensor)
+		M, _ := mf.Float32s(tensor)
+		var worst float64
+		for o := 0; o < m.out; o++ {
+			for i := 0; i < m.in; i++ {
+				var d float64
+				for k := 0; k < 8; k++ {
+					d += float64(m.B[o*8+k]) * float64(m.A[k*m.in+i])
+				}
+				worst = max(worst, math.Abs(float64(W[o*m.in+i])+m.scale*d-float64(M[o*m.in+i])))
+			}
+		}
+		if worst > 1e-5 {
+			t.Errorf("%s: merged import differs from PEFT's update by %.3g", tensor, worst)
+		}
+	}
+}
