@@ -180,12 +180,20 @@ func bertFolder(t testing.TB, dir string, dtype safetensors.DType, shards int) (
 	})
 	sentenceTransformers(t, dir, "mean_tokens", tE)
 	c := newCheckpoint(3)
-	c.add("embeddings.word_embeddings.weight", c.normal(len(v.Tokens)*tE, 0, 0.5), int64(len(v.Tokens)), tE)
-	c.add("embeddings.position_embeddings.weight", c.normal(P*tE, 0, 0.2), P, tE)
-	c.add("embeddings.token_type_embeddings.weight", c.normal(2*tE, 0, 0.2), 2, tE)
+	bertWeights(c, len(v.Tokens), P, 2)
+	c.write(t, dir, dtype, shards)
+	return c, v
+}
+
+// bertWeights adds a BertModel's tensors (sentence-transformers' names,
+// without the "bert." prefix) and two that the converter must drop.
+func bertWeights(c *checkpoint, vocab, positions, types int) {
+	c.add("embeddings.word_embeddings.weight", c.normal(vocab*tE, 0, 0.5), int64(vocab), tE)
+	c.add("embeddings.position_embeddings.weight", c.normal(positions*tE, 0, 0.2), int64(positions), tE)
+	c.add("embeddings.token_type_embeddings.weight", c.normal(types*tE, 0, 0.2), int64(types), tE)
 	c.vec("embeddings.LayerNorm.weight", tE, 1)
 	c.vec("embeddings.LayerNorm.bias", tE, 0)
-	c.add("embeddings.position_ids", make([]float32, P), 1, P) // a buffer the converter drops
+	c.add("embeddings.position_ids", make([]float32, positions), 1, int64(positions))
 	for l := 0; l < tL; l++ {
 		p := fmt.Sprintf("encoder.layer.%d.", l)
 		for _, m := range []string{"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"} {
@@ -201,10 +209,49 @@ func bertFolder(t testing.TB, dir string, dtype safetensors.DType, shards int) (
 		c.vec(p+"output.LayerNorm.weight", tE, 1)
 		c.vec(p+"output.LayerNorm.bias", tE, 0)
 	}
-	c.mat("pooler.dense.weight", tE, tE) // dropped by the converter
+	c.mat("pooler.dense.weight", tE, tE)
 	c.vec("pooler.dense.bias", tE, 0)
-	c.write(t, dir, dtype, shards)
-	return c, v
+}
+
+// xlmrFolder writes a tiny XLMRobertaModel: a Unigram tokenizer.json in
+// fairseq's id order (<s> <pad> </s> <unk> … <mask>), positions numbered
+// from pad_token_id+1, one token type, CLS pooling.
+func xlmrFolder(t testing.TB, dir string) *checkpoint {
+	t.Helper()
+	spm, err := modelinit.BuildSentencePiece(corpus, 400)
+	must(t, err)
+	must(t, os.MkdirAll(dir, 0o755))
+	vocab := [][2]any{{"<s>", 0.0}, {"<pad>", 0.0}, {"</s>", 0.0}, {"<unk>", 0.0}}
+	for i, tok := range spm.Tokens {
+		if spm.Types[i] == tokNormal {
+			vocab = append(vocab, [2]any{tok, float64(spm.Scores[i])})
+		}
+	}
+	vocab = append(vocab, [2]any{"<mask>", 0.0})
+	var added []map[string]any
+	for _, id := range []int{0, 1, 2, 3, len(vocab) - 1} {
+		added = append(added, map[string]any{"id": id, "content": vocab[id][0], "special": true})
+	}
+	writeTestJSON(t, filepath.Join(dir, "tokenizer.json"), map[string]any{
+		"added_tokens":  added,
+		"normalizer":    nil,
+		"pre_tokenizer": map[string]any{"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always"},
+		"model":         map[string]any{"type": "Unigram", "unk_id": 3, "vocab": vocab},
+	})
+	writeTestJSON(t, filepath.Join(dir, "tokenizer_config.json"), map[string]any{
+		"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>", "pad_token": "<pad>", "cls_token": "<s>", "mask_token": "<mask>",
+	})
+	const P = 64
+	writeTestJSON(t, filepath.Join(dir, "config.json"), map[string]any{
+		"architectures": []string{"XLMRobertaModel"}, "model_type": "xlm-roberta", "hidden_size": tE, "num_hidden_layers": tL,
+		"num_attention_heads": tH, "intermediate_size": tF, "max_position_embeddings": P + 2, "layer_norm_eps": 1e-5,
+		"type_vocab_size": 1, "vocab_size": len(vocab), "hidden_act": "gelu", "pad_token_id": 1,
+	})
+	sentenceTransformers(t, dir, "cls_token", tE)
+	c := newCheckpoint(11)
+	bertWeights(c, len(vocab), P+2, 1)
+	c.write(t, dir, safetensors.F32, 1)
+	return c
 }
 
 // llamaFolder writes a tiny MistralModel (headless, GQA) with a SentencePiece
@@ -334,14 +381,41 @@ func attention(q, k, v [][]float64, heads, kvHeads, d int, causal bool) [][]floa
 // bertReference is transformers' BertModel + mean pooling (exact erf GELU,
 // token type 0, positions from 0).
 func bertReference(c *checkpoint, ids []int32) []float32 {
-	const eps = 1e-12
+	return meanPool(bertHidden(c, ids, 0, 1e-12))
+}
+
+// xlmrReference is XLMRobertaModel: positions from pad_token_id+1 (= 2),
+// CLS pooling.
+func xlmrReference(c *checkpoint, ids []int32) []float32 {
+	h := bertHidden(c, ids, 2, 1e-5)
+	out := make([]float32, tE)
+	for j := range out {
+		out[j] = float32(h[0][j])
+	}
+	return out
+}
+
+func meanPool(x [][]float64) []float32 {
+	out := make([]float32, tE)
+	for j := range out {
+		var s float64
+		for i := range x {
+			s += x[i][j]
+		}
+		out[j] = float32(s / float64(len(x)))
+	}
+	return out
+}
+
+// bertHidden is the last hidden state of BertModel / XLMRobertaModel.
+func bertHidden(c *checkpoint, ids []int32, posOffset int, eps float64) [][]float64 {
 	T, d := len(ids), tE/tH
 	x := make([][]float64, T)
 	for i, id := range ids {
 		x[i] = make([]float64, tE)
 		for j := range x[i] {
 			x[i][j] = float64(c.w("embeddings.word_embeddings.weight")[int(id)*tE+j]) +
-				float64(c.w("embeddings.position_embeddings.weight")[i*tE+j]) +
+				float64(c.w("embeddings.position_embeddings.weight")[(i+posOffset)*tE+j]) +
 				float64(c.w("embeddings.token_type_embeddings.weight")[j])
 		}
 		x[i] = layerNorm(x[i], c.w("embeddings.LayerNorm.weight"), c.w("embeddings.LayerNorm.bias"), eps)
@@ -363,15 +437,7 @@ func bertReference(c *checkpoint, ids []int32) []float32 {
 			x[i] = layerNorm(add(lin("output.dense", u), h), c.w(p+"output.LayerNorm.weight"), c.w(p+"output.LayerNorm.bias"), eps)
 		}
 	}
-	out := make([]float32, tE)
-	for j := range out {
-		var s float64
-		for i := range x {
-			s += x[i][j]
-		}
-		out[j] = float32(s / float64(T))
-	}
-	return out
+	return x
 }
 
 // ropeHalf rotates each head's halves (transformers' rotate_half).

@@ -232,3 +232,55 @@ func TestRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// llamaCppEmbed embeds texts with llama.cpp alone (for families ragtune's
+// own graph does not run yet): its tokens, its pooled vectors.
+func llamaCppEmbed(t *testing.T, path string, texts []string) ([][]float32, [][]int32) {
+	t.Helper()
+	m, err := bindings.LoadLlamaModel(path, false)
+	must(t, err)
+	defer m.Close()
+	ctx, err := m.NewEmbeddingContext(bindings.LlamaContextOptions{Pooling: bindings.PoolingUnspecified, Threads: 2, Exact: true})
+	must(t, err)
+	defer ctx.Close()
+	var vecs [][]float32
+	var ids [][]int32
+	for _, text := range texts {
+		toks, err := m.Tokenize(text, true, false)
+		must(t, err)
+		v, err := ctx.EmbedPooled([][]int32{toks})
+		must(t, err)
+		vecs = append(vecs, v[0])
+		ids = append(ids, toks)
+	}
+	return vecs, ids
+}
+
+// TestConvertXLMRoberta: a Unigram tokenizer.json becomes llama.cpp's UGM
+// vocabulary (<s> … </s> framing), the position table loses RoBERTa's
+// offset rows, and the embeddings equal the reference's.
+func TestConvertXLMRoberta(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "hf")
+	ck := xlmrFolder(t, dir)
+	out := filepath.Join(t.TempDir(), "x.gguf")
+	rep, err := Convert(dir, out, Options{})
+	must(t, err)
+	if rep.Tokenizer != "t5" || rep.Pooling != "cls" {
+		t.Fatalf("report %+v", rep)
+	}
+	vecs, ids := llamaCppEmbed(t, out, corpus)
+	for i := range corpus {
+		if ids[i][0] != 0 || ids[i][len(ids[i])-1] != 2 {
+			t.Errorf("text %d: tokens %v not framed by <s> (0) and </s> (2)", i, ids[i])
+		}
+		for _, id := range ids[i] {
+			if id == 3 {
+				t.Errorf("text %d: <unk> in %v", i, ids[i])
+				break
+			}
+		}
+		if c := cosine(xlmrReference(ck, ids[i]), vecs[i]); c < 0.9999 {
+			t.Errorf("text %d: reference vs llama.cpp cosine %.7f", i, c)
+		}
+	}
+}

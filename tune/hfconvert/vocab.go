@@ -93,6 +93,11 @@ func readVocab(dir, arch string, size int) (*vocab, error) {
 	if v.Model == "bert" {
 		v.phantomSpace()
 	}
+	if v.Model == "t5" && arch == "bert" && v.AddBOS == nil && v.AddEOS == nil {
+		// XLM-RoBERTa frames every text as <s> … </s>.
+		yes := true
+		v.AddBOS, v.AddEOS = &yes, &yes
+	}
 	return v, nil
 }
 
