@@ -120,10 +120,10 @@ func ExportPEFT(adapterPath, dir string, opts PEFTOptions) (*PEFTResult, error) 
 		if base, err = openBase(opts.Model); err != nil {
 			return nil, err
 		}
+		defer base.f.Close()
 		if _, err := matchBase(base.f, info); err != nil {
 			return nil, err
 		}
-		defer base.f.Close()
 	}
 	res := &PEFTResult{Dir: dir}
 	for _, s := range info.Skipped {
