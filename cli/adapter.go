@@ -34,7 +34,7 @@ func init() {
 			},
 			{
 				Name:      "export",
-				Usage:     "write ADAPTER for other tools: a PEFT folder (adapter_config.json, adapter_model.safetensors) that Python's PEFT loads, or a checked GGUF copy",
+				Usage:     "write ADAPTER for other tools: a folder in PEFT's format (adapter_config.json, adapter_model.safetensors) for Python, or a checked GGUF copy",
 				ArgsUsage: "ADAPTER.gguf OUT_DIR",
 				Flags: []ucli.Flag{
 					&ucli.StringFlag{Name: "format", Value: "peft", Usage: "peft (Hugging Face module names and layouts) or gguf (OUT_DIR/adapter.gguf, checked as llama.cpp's loader checks it)"},
