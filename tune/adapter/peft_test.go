@@ -14,6 +14,7 @@ import (
 	"github.com/ragtune/ragtune/bindings/gguf"
 	"github.com/ragtune/ragtune/bindings/safetensors"
 	"github.com/ragtune/ragtune/tune/adapter"
+	"github.com/ragtune/ragtune/tune/hfconvert"
 	"github.com/ragtune/ragtune/tune/modelinit"
 	"github.com/ragtune/ragtune/tune/train"
 )
@@ -90,7 +91,10 @@ func readHFConfig(t *testing.T, dir string) hfConfig {
 // checks the PEFT folder against the GGUF: names, shapes and values (rows
 // of llama's q and k back in Hugging Face's order), the config, and that
 // PEFT's formula W + (lora_alpha/r)·B·A computed here on Hugging Face's
-// layout gives what `adapter merge` gives for every adapted weight.
+// layout gives what `adapter merge` gives for every adapted weight: on the
+// GGUF weights moved to that layout here, and on the Hugging Face folders
+// `model export --hf` writes of the base and of the merged model (what a
+// Python user loads PEFT onto, and what the merge gives them).
 func TestExportPEFTTrainedAdapter(t *testing.T) {
 	texts := sharedTexts(t, 500)
 	for _, arch := range []string{"bert", "llama"} {
@@ -140,6 +144,7 @@ func TestExportPEFTTrainedAdapter(t *testing.T) {
 				t.Fatal(err)
 			}
 			af, bf, mf := openGGUF(t, ad), openGGUF(t, base), openGGUF(t, merged)
+			hfBase, hfMerged := hfWeights(t, base), hfWeights(t, merged)
 			heads := headCounts(t, bf, arch)
 			scale := cfg.LoraAlpha / float64(cfg.R)
 			for _, p := range info.Pairs {
@@ -168,22 +173,52 @@ func TestExportPEFTTrainedAdapter(t *testing.T) {
 				if !slices.Equal(A, gA) || !slices.Equal(B, gB) {
 					t.Fatalf("%s: values differ from %s", module, p.Base)
 				}
-				var worst float64
-				for o := 0; o < p.Out; o++ {
-					for i := 0; i < p.In; i++ {
-						var d float64
-						for k := 0; k < 4; k++ {
-							d += float64(B[o*4+k]) * float64(A[k*p.In+i])
-						}
-						worst = max(worst, math.Abs(float64(W[o*p.In+i])+scale*d-float64(M[o*p.In+i])))
-					}
-				}
-				if worst > 1e-5 {
+				if worst := peftDiff(W, M, A, B, scale, p.In, p.Out, 4); worst > 1e-5 {
 					t.Errorf("%s: PEFT's W + s·B·A differs from adapter merge by %.3g", module, worst)
+				}
+				// The same on the folders `model export --hf` writes.
+				Wh, err := hfBase.Float32s(module + ".weight")
+				if err != nil {
+					t.Fatal(err)
+				}
+				Mh, _ := hfMerged.Float32s(module + ".weight")
+				if d := peftDiff(Wh, Mh, A, B, scale, p.In, p.Out, 4); d > 1e-5 {
+					t.Errorf("%s: PEFT on the exported Hugging Face base differs from the exported merged model by %.3g", module, d)
 				}
 			}
 		})
 	}
+}
+
+// hfWeights exports a GGUF model as a Hugging Face folder (`model export
+// --hf`) and opens its weights.
+func hfWeights(t *testing.T, model string) *safetensors.File {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "hf")
+	if _, err := hfconvert.Export(model, dir, hfconvert.ExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := safetensors.Open(filepath.Join(dir, safetensors.SingleFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// peftDiff is the largest |W + s·B·A − M|, all row-major, W and M [out][in].
+func peftDiff(W, M, A, B []float32, s float64, in, out, r int) float64 {
+	var worst float64
+	for o := 0; o < out; o++ {
+		for i := 0; i < in; i++ {
+			var d float64
+			for k := 0; k < r; k++ {
+				d += float64(B[o*r+k]) * float64(A[k*in+i])
+			}
+			worst = max(worst, math.Abs(float64(W[o*in+i])+s*d-float64(M[o*in+i])))
+		}
+	}
+	return worst
 }
 
 func openGGUF(t *testing.T, path string) *gguf.File {
