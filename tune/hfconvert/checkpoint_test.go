@@ -581,3 +581,214 @@ func qwen3Folder(t testing.TB, dir string) (*checkpoint, *modelinit.Vocab) {
 	c.write(t, dir, safetensors.BF16, 1)
 	return c, v
 }
+
+// nomicFolder writes a tiny NomicBertModel (nomic-embed-text's modelling
+// code: fused Wqkv, rotary positions, SwiGLU, post-norm, no biases) with a
+// WordPiece vocab.txt and mean pooling.
+func nomicFolder(t testing.TB, dir string) *checkpoint {
+	t.Helper()
+	v, err := modelinit.BuildWordPiece(corpus, 300)
+	must(t, err)
+	must(t, os.MkdirAll(dir, 0o755))
+	must(t, os.WriteFile(filepath.Join(dir, "vocab.txt"), []byte(strings.Join(hfWordPiece(v), "\n")+"\n"), 0o644))
+	writeTestJSON(t, filepath.Join(dir, "config.json"), map[string]any{
+		"architectures": []string{"NomicBertModel"}, "model_type": "nomic_bert", "n_embd": tE, "n_layer": tL, "n_head": tH,
+		"n_inner": tF, "n_positions": 128, "max_trained_positions": 128, "layer_norm_epsilon": 1e-12, "rotary_emb_base": 1000,
+		"rotary_emb_fraction": 1.0, "rotary_emb_interleaved": false, "activation_function": "swiglu", "type_vocab_size": 2,
+		"vocab_size": len(v.Tokens), "qkv_proj_bias": false, "mlp_fc1_bias": false, "mlp_fc2_bias": false, "prenorm": false,
+	})
+	sentenceTransformers(t, dir, "mean_tokens", tE)
+	c := newCheckpoint(13)
+	c.add("embeddings.word_embeddings.weight", c.normal(len(v.Tokens)*tE, 0, 0.5), int64(len(v.Tokens)), tE)
+	c.add("embeddings.token_type_embeddings.weight", c.normal(2*tE, 0, 0.2), 2, tE)
+	c.vec("emb_ln.weight", tE, 1)
+	c.vec("emb_ln.bias", tE, 0)
+	for l := 0; l < tL; l++ {
+		p := fmt.Sprintf("encoder.layers.%d.", l)
+		c.mat(p+"attn.Wqkv.weight", 3*tE, tE)
+		c.mat(p+"attn.out_proj.weight", tE, tE)
+		c.vec(p+"norm1.weight", tE, 1)
+		c.vec(p+"norm1.bias", tE, 0)
+		c.mat(p+"mlp.fc11.weight", tF, tE)
+		c.mat(p+"mlp.fc12.weight", tF, tE)
+		c.mat(p+"mlp.fc2.weight", tE, tF)
+		c.vec(p+"norm2.weight", tE, 1)
+		c.vec(p+"norm2.bias", tE, 0)
+	}
+	c.write(t, dir, safetensors.F32, 1)
+	return c
+}
+
+// nomicReference is NomicBertModel's forward pass with mean pooling.
+func nomicReference(c *checkpoint, ids []int32) []float32 {
+	const eps = 1e-12
+	T, d := len(ids), tE/tH
+	x := make([][]float64, T)
+	for i, id := range ids {
+		x[i] = make([]float64, tE)
+		for j := range x[i] {
+			x[i][j] = float64(c.w("embeddings.word_embeddings.weight")[int(id)*tE+j]) + float64(c.w("embeddings.token_type_embeddings.weight")[j])
+		}
+		x[i] = layerNorm(x[i], c.w("emb_ln.weight"), c.w("emb_ln.bias"), eps)
+	}
+	for l := 0; l < tL; l++ {
+		p := fmt.Sprintf("encoder.layers.%d.", l)
+		lin := func(m string, v []float64) []float64 { return linear(c.w(p+m+".weight"), nil, v) }
+		q, k, v := make([][]float64, T), make([][]float64, T), make([][]float64, T)
+		for i := range x {
+			qkv := lin("attn.Wqkv", x[i])
+			q[i], k[i], v[i] = qkv[:tE], qkv[tE:2*tE], qkv[2*tE:]
+			ropeHalf(q[i], tH, d, i, 1000)
+			ropeHalf(k[i], tH, d, i, 1000)
+		}
+		a := attention(q, k, v, tH, tH, d, false)
+		for i := range x {
+			h := layerNorm(add(lin("attn.out_proj", a[i]), x[i]), c.w(p+"norm1.weight"), c.w(p+"norm1.bias"), eps)
+			up, gate := lin("mlp.fc11", h), lin("mlp.fc12", h)
+			for j := range up {
+				up[j] *= gate[j] / (1 + math.Exp(-gate[j]))
+			}
+			x[i] = layerNorm(add(lin("mlp.fc2", up), h), c.w(p+"norm2.weight"), c.w(p+"norm2.bias"), eps)
+		}
+	}
+	return meanPool(x)
+}
+
+// Tiny EmbeddingGemma shapes: heads of 16, two kv heads, and six layers
+// so that the pattern has its global layer (five sliding-window layers, then
+// one global, as Gemma 3 alternates; llama.cpp's graph needs both kinds).
+const gHd, gH, gHkv, gL = 16, 4, 2, 6
+
+// gemmaFolder writes a tiny Gemma3TextModel as EmbeddingGemma ships it:
+// SentencePiece tokenizer.model, mean pooling, two Dense projections
+// (E -> 2E -> E) and Normalize.
+func gemmaFolder(t testing.TB, dir string) *checkpoint {
+	t.Helper()
+	v, err := modelinit.BuildSentencePiece(corpus, 400)
+	must(t, err)
+	must(t, os.MkdirAll(dir, 0o755))
+	m := &spmModel{ModelType: spmBPE, AddDummy: false, RemoveSpaces: false}
+	for i, tok := range v.Tokens {
+		m.Pieces = append(m.Pieces, spmPiece{Text: tok, Score: v.Scores[i], Type: v.Types[i]})
+	}
+	must(t, os.WriteFile(filepath.Join(dir, "tokenizer.model"), encodeSPM(m), 0o644))
+	writeTestJSON(t, filepath.Join(dir, "tokenizer_config.json"), map[string]any{
+		"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "add_bos_token": true, "add_eos_token": true,
+	})
+	writeTestJSON(t, filepath.Join(dir, "config.json"), map[string]any{
+		"architectures": []string{"Gemma3TextModel"}, "model_type": "gemma3_text", "hidden_size": tE, "num_hidden_layers": gL,
+		"num_attention_heads": gH, "num_key_value_heads": gHkv, "head_dim": gHd, "query_pre_attn_scalar": gHd,
+		"intermediate_size": tF, "max_position_embeddings": 128, "rms_norm_eps": 1e-6, "rope_theta": 1e6,
+		"rope_local_base_freq": 10000.0, "sliding_window": 512, "vocab_size": len(v.Tokens), "use_bidirectional_attention": true,
+	})
+	writeTestJSON(t, filepath.Join(dir, "modules.json"), []map[string]any{
+		{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+		{"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+		{"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"},
+		{"idx": 3, "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"},
+		{"idx": 4, "name": "4", "path": "4_Normalize", "type": "sentence_transformers.models.Normalize"},
+	})
+	writeTestJSON(t, filepath.Join(dir, "1_Pooling", "config.json"), map[string]any{"pooling_mode_mean_tokens": true})
+	c := newCheckpoint(17)
+	c.add("embed_tokens.weight", c.normal(len(v.Tokens)*tE, 0, 0.1), int64(len(v.Tokens)), tE)
+	for l := 0; l < gL; l++ {
+		p := fmt.Sprintf("layers.%d.", l)
+		// Gemma's norms scale by 1 + w: gains around 0.
+		for _, n := range []string{"input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"} {
+			c.vec(p+n+".weight", tE, 0)
+		}
+		c.mat(p+"self_attn.q_proj.weight", gH*gHd, tE)
+		c.mat(p+"self_attn.k_proj.weight", gHkv*gHd, tE)
+		c.mat(p+"self_attn.v_proj.weight", gHkv*gHd, tE)
+		c.vec(p+"self_attn.q_norm.weight", gHd, 0)
+		c.vec(p+"self_attn.k_norm.weight", gHd, 0)
+		c.mat(p+"self_attn.o_proj.weight", tE, gH*gHd)
+		c.mat(p+"mlp.gate_proj.weight", tF, tE)
+		c.mat(p+"mlp.up_proj.weight", tF, tE)
+		c.mat(p+"mlp.down_proj.weight", tE, tF)
+	}
+	c.vec("norm.weight", tE, 0)
+	c.write(t, dir, safetensors.F32, 1)
+	for i, shape := range [][2]int{{2 * tE, tE}, {tE, 2 * tE}} {
+		folder := fmt.Sprintf("%d_Dense", i+2)
+		writeTestJSON(t, filepath.Join(dir, folder, "config.json"), map[string]any{
+			"in_features": shape[1], "out_features": shape[0], "bias": false, "activation_function": "torch.nn.modules.linear.Identity",
+		})
+		name := folder + "/linear.weight"
+		c.mat(name, shape[0], shape[1])
+		b := safetensors.NewBuilder()
+		must(t, b.AddFloat32s("linear.weight", safetensors.F32, c.shapes[name], c.vals[name]))
+		must(t, b.WriteFile(filepath.Join(dir, folder, safetensors.SingleFile)))
+	}
+	return c
+}
+
+// gemmaNorm is Gemma's RMSNorm: x / rms(x) · (1 + w).
+func gemmaNorm(x []float64, w []float32) []float64 {
+	one := make([]float32, len(w))
+	for i := range w {
+		one[i] = 1 + w[i]
+	}
+	return rmsNorm(x, one, 1e-6)
+}
+
+// gemmaReference is EmbeddingGemma: Gemma3TextModel with bidirectional
+// attention (sliding-window layers use the local RoPE base 10000, the
+// global sixth layer rope_theta; the window is wider than any text), mean
+// pooling, then the Dense projections.
+func gemmaReference(c *checkpoint, ids []int32) []float32 {
+	T := len(ids)
+	x := make([][]float64, T)
+	for i, id := range ids {
+		x[i] = make([]float64, tE)
+		for j := range x[i] {
+			x[i][j] = float64(c.w("embed_tokens.weight")[int(id)*tE+j]) * math.Sqrt(tE)
+		}
+	}
+	for l := 0; l < gL; l++ {
+		p := fmt.Sprintf("layers.%d.", l)
+		lin := func(m string, v []float64) []float64 { return linear(c.w(p+m+".weight"), nil, v) }
+		q, k, v := make([][]float64, T), make([][]float64, T), make([][]float64, T)
+		for i := range x {
+			n := gemmaNorm(x[i], c.w(p+"input_layernorm.weight"))
+			q[i], k[i], v[i] = lin("self_attn.q_proj", n), lin("self_attn.k_proj", n), lin("self_attn.v_proj", n)
+			for h := 0; h < gH; h++ {
+				copy(q[i][h*gHd:(h+1)*gHd], gemmaNorm(q[i][h*gHd:(h+1)*gHd], c.w(p+"self_attn.q_norm.weight")))
+			}
+			for h := 0; h < gHkv; h++ {
+				copy(k[i][h*gHd:(h+1)*gHd], gemmaNorm(k[i][h*gHd:(h+1)*gHd], c.w(p+"self_attn.k_norm.weight")))
+			}
+			base := 10000.0
+			if (l+1)%6 == 0 {
+				base = 1e6
+			}
+			ropeHalf(q[i], gH, gHd, i, base)
+			ropeHalf(k[i], gHkv, gHd, i, base)
+		}
+		a := attention(q, k, v, gH, gHkv, gHd, false)
+		for i := range x {
+			h := add(x[i], gemmaNorm(lin("self_attn.o_proj", a[i]), c.w(p+"post_attention_layernorm.weight")))
+			m := gemmaNorm(h, c.w(p+"pre_feedforward_layernorm.weight"))
+			g, u := lin("mlp.gate_proj", m), lin("mlp.up_proj", m)
+			for j, z := range g {
+				g[j] = 0.5 * z * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(z+0.044715*z*z*z))) * u[j]
+			}
+			x[i] = add(h, gemmaNorm(lin("mlp.down_proj", g), c.w(p+"post_feedforward_layernorm.weight")))
+		}
+	}
+	for i := range x {
+		x[i] = gemmaNorm(x[i], c.w("norm.weight"))
+	}
+	pooled := meanPool(x)
+	y := make([]float64, tE)
+	for j := range y {
+		y[j] = float64(pooled[j])
+	}
+	y = linear(c.w("2_Dense/linear.weight"), nil, y)
+	y = linear(c.w("3_Dense/linear.weight"), nil, y)
+	out := make([]float32, tE)
+	for j := range out {
+		out[j] = float32(y[j])
+	}
+	return out
+}

@@ -284,3 +284,51 @@ func TestConvertXLMRoberta(t *testing.T) {
 		}
 	}
 }
+
+// TestConvertNomicAndGemma: the families llama.cpp runs before ragtune's own
+// graph does: the converted GGUF loads in llama.cpp and embeds as the
+// checkpoint's reference forward pass.
+func TestConvertNomicAndGemma(t *testing.T) {
+	for _, c := range []struct {
+		arch   string
+		folder func(testing.TB, string) *checkpoint
+		ref    func(*checkpoint, []int32) []float32
+	}{{"nomic-bert", nomicFolder, nomicReference}, {"gemma-embedding", gemmaFolder, gemmaReference}} {
+		t.Run(c.arch, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "hf")
+			ck := c.folder(t, dir)
+			out := filepath.Join(t.TempDir(), "m.gguf")
+			rep, err := Convert(dir, out, Options{})
+			must(t, err)
+			if rep.Arch != c.arch {
+				t.Fatalf("report %+v", rep)
+			}
+			vecs, ids := llamaCppEmbed(t, out, corpus)
+			worst := 1.0
+			for i := range corpus {
+				worst = min(worst, cosine(c.ref(ck, ids[i]), vecs[i]))
+			}
+			t.Logf("min cosine reference vs llama.cpp %.9f", worst)
+			if worst < 0.9999 {
+				t.Errorf("min cosine %.7f < 0.9999", worst)
+			}
+			back := filepath.Join(t.TempDir(), "st")
+			_, err = Export(out, back, ExportOptions{})
+			must(t, err)
+			again := filepath.Join(t.TempDir(), "again.gguf")
+			_, err = Convert(back, again, Options{Name: "hf"})
+			must(t, err)
+			a, _ := gguf.Open(out)
+			b, _ := gguf.Open(again)
+			defer a.Close()
+			defer b.Close()
+			for _, ta := range a.Tensors {
+				da, _ := a.TensorData(ta.Name)
+				db, err := b.TensorData(ta.Name)
+				if err != nil || string(da) != string(db) {
+					t.Errorf("tensor %s differs after export and convert (%v)", ta.Name, err)
+				}
+			}
+		})
+	}
+}
