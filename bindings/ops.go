@@ -364,13 +364,23 @@ func (ctx *Context) SoftMaxExt(a, mask Tensor, scale float32) Tensor {
 // RopeNorm applies rotary position embeddings on adjacent pairs (llama's
 // mode 0) to a [headDim, heads, tokens] with I32 positions pos [tokens].
 func (ctx *Context) RopeNorm(a, pos Tensor, nDims int, freqBase float32, nCtxOrig int) Tensor {
+	return ctx.rope(a, pos, nDims, 0, freqBase, nCtxOrig)
+}
+
+// RopeNeox applies rotary position embeddings on the two halves of each
+// head (GPT-NeoX's mode, used by qwen3, nomic-bert and gemma).
+func (ctx *Context) RopeNeox(a, pos Tensor, nDims int, freqBase float32, nCtxOrig int) Tensor {
+	return ctx.rope(a, pos, nDims, C.GGML_ROPE_TYPE_NEOX, freqBase, nCtxOrig)
+}
+
+func (ctx *Context) rope(a, pos Tensor, nDims int, mode C.int, freqBase float32, nCtxOrig int) Tensor {
 	if !ctx.ok(a, pos) {
 		return Tensor{}
 	}
 	if pos.Type() != TypeI32 || pos.Ne()[0] != a.Ne()[2] {
 		return ctx.shapeErr("rope", a, pos)
 	}
-	return Tensor{C.ggml_rope_ext(ctx.c, a.t, pos.t, nil, C.int(nDims), 0, C.int(nCtxOrig), C.float(freqBase), 1, 0, 1, 32, 1)}
+	return Tensor{C.ggml_rope_ext(ctx.c, a.t, pos.t, nil, C.int(nDims), mode, C.int(nCtxOrig), C.float(freqBase), 1, 0, 1, 32, 1)}
 }
 
 // SwigluSplit is silu(a) * b, the form with a backward pass.

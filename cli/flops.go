@@ -16,11 +16,12 @@ func init() {
 		Usage:     "estimate forward, full fine-tuning and LoRA FLOPs of a model",
 		ArgsUsage: " ",
 		Flags: []ucli.Flag{
-			&ucli.StringFlag{Name: "model", Usage: "GGUF model (bert or llama); or give the sizes below"},
+			&ucli.StringFlag{Name: "model", Usage: "GGUF model (bert, llama or qwen3); or give the sizes below"},
 			&ucli.IntFlag{Name: "rank", Usage: "LoRA rank (0: no LoRA term)"},
 			&ucli.Float64Flag{Name: "tokens", Required: true, Usage: "training tokens (examples x epochs x tokens per example)"},
 			&ucli.IntFlag{Name: "seq", Value: 256, Usage: "sequence length, for the attention term"},
-			&ucli.StringFlag{Name: "arch", Value: "bert", Usage: "without --model: bert or llama"},
+			&ucli.StringFlag{Name: "arch", Value: "bert", Usage: "without --model: bert, llama or qwen3"},
+			&ucli.IntFlag{Name: "head-dim", Usage: "without --model: head size when it is not dim/heads (qwen3)"},
 			&ucli.IntFlag{Name: "layers", Usage: "without --model: transformer blocks"},
 			&ucli.IntFlag{Name: "dim", Usage: "without --model: hidden size"},
 			&ucli.IntFlag{Name: "ff", Usage: "without --model: feed-forward size"},
@@ -37,7 +38,7 @@ func runFlops(c *ucli.Context) error {
 	var arch flops.Arch
 	var err error
 	if p := c.String("model"); p != "" {
-		for _, f := range []string{"layers", "dim", "ff", "heads", "kv-heads", "vocab"} {
+		for _, f := range []string{"layers", "dim", "ff", "heads", "kv-heads", "vocab", "head-dim"} {
 			if c.IsSet(f) {
 				return fmt.Errorf("flops: --%s comes from the model; leave it out with --model", f)
 			}
@@ -48,6 +49,9 @@ func runFlops(c *ucli.Context) error {
 			return errors.New("flops: give --model M.gguf, or --layers, --dim, --ff and --heads")
 		}
 		arch, err = flops.Uniform(c.String("arch"), c.Int("layers"), c.Int("dim"), c.Int("heads"), c.Int("kv-heads"), c.Int("ff"), c.Int("vocab"))
+		if err == nil && c.IsSet("head-dim") {
+			arch, err = arch.WithHeadDim(c.Int("head-dim"))
+		}
 	}
 	if err != nil {
 		return err

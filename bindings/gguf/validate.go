@@ -75,7 +75,7 @@ func (e *ModelError) Error() string { return e.Path + ": " + e.Msg }
 var ErrUnsupportedArch = errors.New("unsupported architecture")
 
 // SupportedArchs are the architectures ValidateModel knows.
-var SupportedArchs = []string{"bert", "llama"}
+var SupportedArchs = []string{"bert", "llama", "qwen3"}
 
 // ValidateModel checks f as llama.cpp's loader would for arch ("" means
 // whatever general.architecture says): the architecture, every key it reads
@@ -137,6 +137,7 @@ type archSpec struct {
 var archSpecs = map[string]archSpec{
 	"bert":  {epsKey: "attention.layer_norm_epsilon", read: readBert, tensors: bertTensors},
 	"llama": {epsKey: "attention.layer_norm_rms_epsilon", read: readLlama, tensors: llamaTensors},
+	"qwen3": {epsKey: "attention.layer_norm_rms_epsilon", read: readQwen3, tensors: qwen3Tensors},
 }
 
 // optionalKeys are read by llama.cpp with get_key(..., required=false) for
@@ -345,6 +346,30 @@ func readLlama(f *File, h *Hparams) error {
 	return nil
 }
 
+// readQwen3 reads what llama.cpp's qwen3 loader adds to the common keys:
+// an optional pooling type; its graph asserts that the rotation covers the
+// whole head.
+func readQwen3(f *File, h *Hparams) error {
+	h.Causal = true
+	if rot, ok, _ := f.Uint32("qwen3.rope.dimension_count"); ok && rot != h.HeadDimK {
+		return &ModelError{Path: f.name(), Msg: fmt.Sprintf("qwen3.rope.dimension_count %d: qwen3 requires the head size %d", rot, h.HeadDimK)}
+	}
+	if b, ok, _ := f.Float32("qwen3.rope.freq_base"); ok {
+		h.RopeBase = b
+	}
+	pool, ok, err := f.Uint32("qwen3.pooling_type")
+	if err != nil {
+		return err
+	}
+	if ok {
+		if pool > PoolingRank {
+			return &ModelError{Path: f.name(), Msg: fmt.Sprintf("qwen3.pooling_type is %d, expected 0..%d", pool, PoolingRank)}
+		}
+		h.Pooling = int(pool)
+	}
+	return nil
+}
+
 // validateVocab checks the tokenizer keys as llama_vocab::load reads them:
 // arrays it reinterprets must have the right element type and length, tokens
 // must be unique (it asserts so), and the special ids it will use must exist.
@@ -497,6 +522,28 @@ func llamaTensors(h Hparams, f *File) []tensorWant {
 			want(b+"ffn_gate.weight", true, E, F), want(b+"ffn_down.weight", true, F, E),
 			want(b+"ffn_up.weight", true, E, F),
 			want(b+"ffn_gate.bias", false, F), want(b+"ffn_down.bias", false, E), want(b+"ffn_up.bias", false, F))
+	}
+	return ws
+}
+
+func qwen3Tensors(h Hparams, f *File) []tensorWant {
+	E, V, d := h.Embd, uint32(h.Vocab), h.HeadDimK
+	ws := []tensorWant{
+		want("token_embd.weight", true, E, V),
+		want("output_norm.weight", true, E),
+		want("output.weight", false, E, V),
+	}
+	for l := range int(h.Layers) {
+		b := fmt.Sprintf("blk.%d.", l)
+		q, gqa, F := d*h.Heads[l], h.KVGQA(l), h.FF[l]
+		ws = append(ws,
+			want(b+"attn_norm.weight", true, E),
+			want(b+"attn_q.weight", true, E, q), want(b+"attn_k.weight", true, E, gqa),
+			want(b+"attn_v.weight", true, E, gqa), want(b+"attn_output.weight", true, q, E),
+			want(b+"attn_q_norm.weight", true, d), want(b+"attn_k_norm.weight", true, d),
+			want(b+"ffn_norm.weight", true, E),
+			want(b+"ffn_gate.weight", true, E, F), want(b+"ffn_down.weight", true, F, E),
+			want(b+"ffn_up.weight", true, E, F))
 	}
 	return ws
 }

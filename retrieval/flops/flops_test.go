@@ -55,6 +55,31 @@ func TestLlamaGQA(t *testing.T) {
 	}
 }
 
+func TestQwen3WideHeads(t *testing.T) {
+	// Qwen3-Embedding-0.6B: 28 layers, d 1024, 16 heads and 8 kv heads of
+	// 128 (wider than 1024/16), ff 3072; its card says 0.44B non-embedding
+	// parameters.
+	a, err := Uniform("qwen3", 28, 1024, 16, 8, 3072, 151669)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err = a.WithHeadDim(128); err != nil {
+		t.Fatal(err)
+	}
+	// Per layer: 1024·(2048+1024+1024) + 2048·1024 + 3·1024·3072 = 15,728,640.
+	if m, _ := a.Params(); m != 28*15728640 {
+		t.Fatalf("matrix params %g, want %d", m, 28*15728640)
+	}
+	p := a.Forward(3)
+	// Causal: (3+1)/2 = 2 positions on average, 16 heads of 128+128.
+	if want := 28 * 2 * 16 * 256 * 2.0; p.AttnScores != want {
+		t.Fatalf("scores %g, want %g", p.AttnScores, want)
+	}
+	if _, err := a.WithHeadDim(0); err == nil {
+		t.Error("head size 0 accepted")
+	}
+}
+
 func TestUniformErrors(t *testing.T) {
 	for _, c := range [][7]any{
 		{"gpt2", 1, 8, 2, 2, 8, 0}, {"bert", 0, 8, 2, 2, 8, 0}, {"bert", 1, 9, 2, 2, 8, 0}, {"llama", 1, 8, 4, 3, 8, 0},

@@ -134,11 +134,12 @@ func deltaError(base, a, b [][]float32) float64 {
 
 // bStd sizes B so the adapter moves embeddings clearly but not wildly:
 // bert's post-norms and mean pooling absorb much more than llama's pre-norms.
-var bStd = map[string]float64{"bert": 0.3, "llama": 0.05}
+var bStd = map[string]float64{"bert": 0.3, "llama": 0.05, "qwen3": 0.05}
 
 var parityTargets = map[string][]string{
 	"bert":  {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_up", "ffn_down"},
 	"llama": {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"},
+	"qwen3": {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"},
 }
 
 // TestParityWithLlamaCpp is the done criterion of the adapter export: one
@@ -147,7 +148,7 @@ var parityTargets = map[string][]string{
 // embeddings (cosine ≥ 0.9999 on an f32 base).
 func TestParityWithLlamaCpp(t *testing.T) {
 	texts := sharedTexts(t, 500) // vocabulary; the first 20 are embedded
-	for _, arch := range []string{"bert", "llama"} {
+	for _, arch := range []string{"bert", "llama", "qwen3"} {
 		t.Run(arch, func(t *testing.T) {
 			base := tinyModel(t, arch, gguf.F32, texts)
 			ad := randomAdapter(t, base, parityTargets[arch], 4, 8, 11, bStd[arch])
@@ -229,7 +230,7 @@ func TestMergeQuantizedBase(t *testing.T) {
 // Merge writes, including the fallback types of a q4_k merge of a tiny model.
 func TestLlamaCppLoadsEveryMergeType(t *testing.T) {
 	texts := sharedTexts(t, 200)
-	for _, arch := range []string{"bert", "llama"} {
+	for _, arch := range []string{"bert", "llama", "qwen3"} {
 		base := tinyModel(t, arch, gguf.F32, texts)
 		ad := randomAdapter(t, base, parityTargets[arch], 2, 0, 13, bStd[arch])
 		for _, typ := range adapter.MergeTypes {
@@ -253,7 +254,7 @@ func TestLlamaCppLoadsEveryMergeType(t *testing.T) {
 // agree: the done criterion with a really trained adapter.
 func TestParityTrainedAdapter(t *testing.T) {
 	texts := sharedTexts(t, 500)
-	for _, arch := range []string{"bert", "llama"} {
+	for _, arch := range []string{"bert", "llama", "qwen3"} {
 		t.Run(arch, func(t *testing.T) {
 			base := tinyModel(t, arch, gguf.F32, texts)
 			ad := trainAdapter(t, base, parityTargets[arch], texts[20:84])

@@ -91,10 +91,10 @@ func newGraphEngine(path string, tok *Tokenizer, opts Options) (*graphEngine, er
 // backend the bert graph embeds as the CPU does (max abs difference 4e-5),
 // but the llama graph does not: on Mesa's lavapipe its embeddings differ
 // from the CPU's (cosine 0.68–0.87) and from one run to the next
-// (docs/ARCHITECTURE.md); until that is understood, the llama family on
-// Vulkan is an error, not wrong vectors.
+// (docs/ARCHITECTURE.md); until that is understood, the decoder families
+// (llama, qwen3) on Vulkan are an error, not wrong vectors.
 func deviceSupports(kind string, arch model.Arch) error {
-	if kind == "vulkan" && arch == model.Llama {
+	if kind == "vulkan" && arch != model.Bert {
 		return fmt.Errorf("the %s family on the Vulkan backend is refused: its embeddings differ from the CPU's there (known defect); use --device cpu (or cuda)", arch)
 	}
 	return nil

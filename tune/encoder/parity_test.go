@@ -45,8 +45,11 @@ func realTexts(t testing.TB, n int) []string {
 func tinyModel(t testing.TB, arch string, typ gguf.TensorType, texts []string) string {
 	path := filepath.Join(t.TempDir(), fmt.Sprintf("%s-%d.gguf", arch, typ))
 	o := modelinit.Options{Arch: arch, Texts: texts, Seed: 7, Type: typ, Dim: 64, Layers: 2, Heads: 4, FF: 128, Vocab: 800}
-	if arch == "llama" {
+	if arch == "llama" || arch == "qwen3" {
 		o.KVHeads = 2
+	}
+	if arch == "qwen3" {
+		o.HeadDim = 32 // wider than Dim/Heads, as Qwen3's heads are
 	}
 	if _, err := modelinit.Write(path, o); err != nil {
 		t.Fatal(err)
@@ -68,7 +71,7 @@ func cosine(a, b []float32) float64 {
 // llama.cpp's on the same GGUF and texts.
 func TestParityWithLlamaCpp(t *testing.T) {
 	texts := realTexts(t, 24)
-	for _, arch := range []string{"bert", "llama"} {
+	for _, arch := range []string{"bert", "llama", "qwen3"} {
 		for _, typ := range []gguf.TensorType{gguf.F32, gguf.F16, gguf.Q8_0, gguf.Q4_0} {
 			t.Run(fmt.Sprintf("%s/%s", arch, bindings.Type(typ)), func(t *testing.T) {
 				path := tinyModel(t, arch, typ, texts)
@@ -118,7 +121,7 @@ func TestParityWithLlamaCpp(t *testing.T) {
 // only the documented truncation added.
 func TestTokensEqualLlamaCpp(t *testing.T) {
 	texts := realTexts(t, 50)
-	for _, arch := range []string{"bert", "llama"} {
+	for _, arch := range []string{"bert", "llama", "qwen3"} {
 		path := tinyModel(t, arch, gguf.F32, texts)
 		enc, err := Open(path, Options{})
 		if err != nil {
@@ -134,7 +137,7 @@ func TestTokensEqualLlamaCpp(t *testing.T) {
 				t.Fatal(err)
 			}
 			want, _ := vocab.Tokenize(text, true, false)
-			if arch == "llama" && want[len(want)-1] != vocab.EOS() {
+			if arch != "bert" && want[len(want)-1] != vocab.EOS() {
 				want = append(want, vocab.EOS())
 			}
 			if len(want) > enc.Tokenizer().MaxTokens() {

@@ -15,7 +15,7 @@ type Tokenizer struct {
 	vocab     *bindings.LlamaModel
 	arch      model.Arch
 	maxTokens int
-	end       int32 // the token every text ends with: [SEP] (bert) or </s> (llama)
+	end       int32 // the token every text ends with: [SEP] (bert), </s> (llama) or <|endoftext|> (qwen3)
 	pad       int32
 }
 
@@ -46,7 +46,7 @@ func (t *Tokenizer) MaxTokens() int { return t.maxTokens }
 
 // Encode tokenizes one text. bert texts get [CLS] … [SEP]; llama texts get
 // <s> … </s> (e5-mistral and Linq pool the final </s>, which llama.cpp only
-// appends when the vocabulary asks). A text longer than MaxTokens is cut as
+// appends when the vocabulary asks); qwen3 texts end with <|endoftext|>. A text longer than MaxTokens is cut as
 // Hugging Face tokenizers cut it: its first MaxTokens-1 tokens, then the end
 // token; truncated reports it.
 func (t *Tokenizer) Encode(text string) (ids []int32, truncated bool, err error) {
@@ -54,7 +54,7 @@ func (t *Tokenizer) Encode(text string) (ids []int32, truncated bool, err error)
 	if err != nil {
 		return nil, false, err
 	}
-	if t.arch == model.Llama && t.end >= 0 && (len(ids) == 0 || ids[len(ids)-1] != t.end) {
+	if t.arch.Decoder() && t.end >= 0 && (len(ids) == 0 || ids[len(ids)-1] != t.end) {
 		ids = append(ids, t.end)
 	}
 	if len(ids) > t.maxTokens {

@@ -1,7 +1,7 @@
 // Package model builds ragtune's own ggml graphs of embedding models read
-// from GGUF files: the bert family (all-MiniLM-L6-v2, bge-small, e5-small)
-// and the llama family used as embedders (e5-mistral-7b-instruct,
-// Linq-Embed-Mistral). The same graph serves inference and training: every
+// from GGUF files: the bert family (all-MiniLM-L6-v2, bge-small, e5-small),
+// the llama family used as embedders (e5-mistral-7b-instruct,
+// Linq-Embed-Mistral) and qwen3 (Qwen3-Embedding). The same graph serves inference and training: every
 // linear layer can carry a LoRA pair, and a trainable build swaps the ops
 // ggml cannot differentiate (LayerNorm, GELU) for differentiable compositions.
 package model
@@ -18,7 +18,15 @@ type Arch string
 const (
 	Bert  Arch = "bert"
 	Llama Arch = "llama"
+	Qwen3 Arch = "qwen3"
 )
+
+// Decoder reports whether the family is a pre-RMSNorm causal decoder
+// (token embeddings in, a final output_norm before pooling).
+func (a Arch) Decoder() bool { return a == Llama || a == Qwen3 }
+
+// Causal reports whether a token attends only to itself and earlier ones.
+func (a Arch) Causal() bool { return a.Decoder() }
 
 // Pooling turns per-token states into one vector per text.
 type Pooling int
@@ -68,18 +76,26 @@ type Config struct {
 	Vocab    int
 	Eps      float32 // LayerNorm or RMSNorm epsilon
 	RopeBase float32
-	Pooling  Pooling // bert: from the file; llama: last token (e5-mistral, Linq)
+	Pooling  Pooling // bert, qwen3: from the file; llama: last token (e5-mistral, Linq)
+	// HeadSize is attention.key_length when the file sets it (Qwen3's
+	// heads are wider than Dim/Heads); 0 means Dim/Heads.
+	HeadSize int
 }
 
 // HeadDim is the size of one attention head.
-func (c Config) HeadDim() int { return c.Dim / c.Heads }
+func (c Config) HeadDim() int {
+	if c.HeadSize > 0 {
+		return c.HeadSize
+	}
+	return c.Dim / c.Heads
+}
 
 // ReadConfig reads and checks the hyperparameters of a bert or llama GGUF.
 func ReadConfig(f *gguf.File) (Config, error) {
 	arch := f.Architecture()
 	c := Config{Arch: Arch(arch)}
-	if c.Arch != Bert && c.Arch != Llama {
-		return c, fmt.Errorf("%s: architecture %q is not supported (want bert or llama)", f.Path, arch)
+	if c.Arch != Bert && c.Arch != Llama && c.Arch != Qwen3 {
+		return c, fmt.Errorf("%s: architecture %q is not supported (want bert, llama or qwen3)", f.Path, arch)
 	}
 	u32 := func(key string, required bool) (int, error) {
 		full := arch + "." + key
@@ -123,7 +139,15 @@ func ReadConfig(f *gguf.File) (Config, error) {
 	if c.Ctx, err = u32("context_length", true); err != nil {
 		return c, err
 	}
-	if c.Heads == 0 || c.Dim%c.Heads != 0 || c.Heads%c.KVHeads != 0 || c.Layers == 0 || c.FF == 0 || c.Ctx == 0 {
+	if c.HeadSize, err = u32("attention.key_length", false); err != nil {
+		return c, err
+	}
+	if v, err := u32("attention.value_length", false); err != nil {
+		return c, err
+	} else if v != c.HeadSize {
+		return c, fmt.Errorf("%s: attention.key_length %d differs from attention.value_length %d", f.Path, c.HeadSize, v)
+	}
+	if c.Heads == 0 || (c.HeadSize == 0 && c.Dim%c.Heads != 0) || c.Heads%c.KVHeads != 0 || c.Layers == 0 || c.FF == 0 || c.Ctx == 0 {
 		return c, fmt.Errorf("%s: inconsistent sizes: %d layers, dim %d, %d heads, %d kv heads, ff %d, ctx %d", f.Path, c.Layers, c.Dim, c.Heads, c.KVHeads, c.FF, c.Ctx)
 	}
 	tokens, _, err := f.Strings("tokenizer.ggml.tokens")
@@ -149,24 +173,47 @@ func ReadConfig(f *gguf.File) (Config, error) {
 		if c.Pooling < PoolMean || c.Pooling > PoolLast {
 			return c, fmt.Errorf("%s: bert.pooling_type %d is not mean, cls or last", f.Path, p)
 		}
-	case Llama:
-		eps, ok, err := f.Float32("llama.attention.layer_norm_rms_epsilon")
-		if err != nil || !ok {
-			return c, fmt.Errorf("%s: missing or malformed key \"llama.attention.layer_norm_rms_epsilon\" (%v)", f.Path, err)
-		}
-		c.Eps = eps
-		c.RopeBase = 10000
-		if v, ok, err := f.Float32("llama.rope.freq_base"); err != nil {
+	case Llama, Qwen3:
+		if err := readDecoder(f, &c); err != nil {
 			return c, err
-		} else if ok {
-			c.RopeBase = v
 		}
-		if v, ok, err := f.Uint32("llama.rope.dimension_count"); err != nil {
-			return c, err
-		} else if ok && int(v) != c.HeadDim() {
-			return c, fmt.Errorf("%s: llama.rope.dimension_count %d differs from the head size %d", f.Path, v, c.HeadDim())
-		}
-		c.Pooling = PoolLast
 	}
 	return c, nil
+}
+
+// readDecoder reads the RMSNorm and rotary keys of llama and qwen3, and
+// qwen3's pooling (Qwen3-Embedding's files say last; llama's pool the last
+// token, which llama.cpp leaves to the caller).
+func readDecoder(f *gguf.File, c *Config) error {
+	arch := string(c.Arch)
+	eps, ok, err := f.Float32(arch + ".attention.layer_norm_rms_epsilon")
+	if err != nil || !ok {
+		return fmt.Errorf("%s: missing or malformed key %q (%v)", f.Path, arch+".attention.layer_norm_rms_epsilon", err)
+	}
+	c.Eps = eps
+	c.RopeBase = 10000
+	if v, ok, err := f.Float32(arch + ".rope.freq_base"); err != nil {
+		return err
+	} else if ok {
+		c.RopeBase = v
+	}
+	if v, ok, err := f.Uint32(arch + ".rope.dimension_count"); err != nil {
+		return err
+	} else if ok && int(v) != c.HeadDim() {
+		return fmt.Errorf("%s: %s.rope.dimension_count %d differs from the head size %d", f.Path, arch, v, c.HeadDim())
+	}
+	c.Pooling = PoolLast
+	if c.Arch == Qwen3 {
+		p, ok, err := f.Uint32("qwen3.pooling_type")
+		if err != nil {
+			return err
+		}
+		if ok {
+			c.Pooling = Pooling(p)
+		}
+		if c.Pooling < PoolMean || c.Pooling > PoolLast {
+			return fmt.Errorf("%s: qwen3.pooling_type %d is not mean, cls or last", f.Path, p)
+		}
+	}
+	return nil
 }

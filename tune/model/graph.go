@@ -131,16 +131,19 @@ func (b *builder) input() bindings.Tensor {
 }
 
 func (b *builder) layer(l int, x bindings.Tensor) bindings.Tensor {
-	if b.m.Arch == Bert {
+	switch b.m.Arch {
+	case Bert:
 		return b.bertLayer(b.m.Layers[l], x)
+	case Qwen3:
+		return b.qwen3Layer(b.m.Layers[l], x)
 	}
 	return b.llamaLayer(b.m.Layers[l], x)
 }
 
-// output applies llama's final norm, then pools per sequence.
+// output applies the decoders' final norm, then pools per sequence.
 func (b *builder) output(h bindings.Tensor) bindings.Tensor {
 	ctx, m := b.ctx, b.m
-	if m.Arch != Bert {
+	if m.Arch.Decoder() {
 		h = b.rmsNorm(m.OutNorm, h)
 	}
 	// Pooling as a batched product: [S, E, B] x [S, 1, B] -> [E, 1, B]. Its
@@ -352,7 +355,7 @@ func (in *Inputs) Set(m *Model, ids [][]int32, pad int32) error {
 	if !in.Mask.IsNil() {
 		mask := make([]float32, S*S*in.B)
 		ninf := float32(math.Inf(-1))
-		causal := m.Arch == Llama
+		causal := m.Arch.Causal()
 		for s, seq := range ids {
 			n := len(seq)
 			for q := 0; q < S; q++ {

@@ -19,11 +19,13 @@ type Norm struct{ W, B bindings.Tensor }
 
 // Layer is one transformer block. For bert AttnNorm and FFNNorm are the
 // post-norms (attn_output_norm, layer_output_norm); for llama the pre-norms
-// (attn_norm, ffn_norm). Gate is only set for llama.
+// (attn_norm, ffn_norm). Gate is only set for the decoders; QNorm and
+// KNorm (per-head RMSNorm gains of queries and keys) for qwen3.
 type Layer struct {
 	Q, K, V, O        Linear
 	Up, Down, Gate    Linear
 	AttnNorm, FFNNorm Norm
+	QNorm, KNorm      Norm
 }
 
 // Model holds a model's weights in backend memory.
@@ -34,7 +36,7 @@ type Model struct {
 	TokEmbd, TypeEmbd, PosEmbd bindings.Tensor
 	EmbNorm                    Norm // bert: token_embd_norm
 	Layers                     []Layer
-	OutNorm                    Norm // llama: output_norm
+	OutNorm                    Norm // llama, qwen3: output_norm
 
 	// LoRA pairs by weight name, applied by every graph built from the model.
 	Adapters map[string]*LoRA
@@ -65,7 +67,7 @@ type LoadOptions struct {
 	Quantize string
 }
 
-// Load reads a bert or llama GGUF into backend memory. Quantized weights stay
+// Load reads a bert, llama or qwen3 GGUF into backend memory. Quantized weights stay
 // quantized.
 func Load(path string, be *bindings.Backend, opts LoadOptions) (*Model, error) {
 	f, err := gguf.Open(path)
@@ -97,7 +99,7 @@ func Load(path string, be *bindings.Backend, opts LoadOptions) (*Model, error) {
 		return nil, l.err
 	}
 	for _, t := range f.Tensors {
-		if !l.used[t.Name] && !(cfg.Arch == Llama && (t.Name == "output.weight" || t.Name == "rope_freqs.weight")) {
+		if !l.used[t.Name] && !(cfg.Arch.Decoder() && (t.Name == "output.weight" || t.Name == "rope_freqs.weight")) {
 			m.Close()
 			return nil, fmt.Errorf("%s: unexpected tensor %q for arch %s", path, t.Name, cfg.Arch)
 		}
@@ -213,11 +215,16 @@ func (l *loader) linear(name string, in, out int, biasOptional bool) Linear {
 }
 
 func (l *loader) norm(name string, withBias bool) Norm {
-	n := Norm{W: l.tensor(name+".weight", false, l.m.Dim)}
+	return l.normOf(name, l.m.Dim, withBias)
+}
+
+// normOf declares a norm over n values.
+func (l *loader) normOf(name string, n int, withBias bool) Norm {
+	nm := Norm{W: l.tensor(name+".weight", false, n)}
 	if withBias {
-		n.B = l.tensor(name+".bias", false, l.m.Dim)
+		nm.B = l.tensor(name+".bias", false, n)
 	}
-	return n
+	return nm
 }
 
 func (l *loader) declare() {
@@ -259,10 +266,12 @@ func (l *loader) declare() {
 			ly.Gate = l.linear(p+"ffn_gate", E, F, true)
 			ly.Up = l.linear(p+"ffn_up", E, F, true)
 			ly.Down = l.linear(p+"ffn_down", F, E, true)
+		case Qwen3:
+			ly = l.qwen3Layer(p)
 		}
 		l.m.Layers = append(l.m.Layers, ly)
 	}
-	if c.Arch == Llama {
+	if c.Arch.Decoder() {
 		l.m.OutNorm = l.norm("output_norm", false)
 	}
 }

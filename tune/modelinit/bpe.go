@@ -9,25 +9,32 @@ import "container/heap"
 // have holds strings that already exist: a merge that recreates one is
 // applied but not returned again. The result is in merge order.
 func trainBPE(words [][]string, counts []int, maxNew, minCount int, have map[string]bool) []string {
+	out, _ := learnMerges(words, counts, maxNew, minCount, have)
+	return out
+}
+
+// learnMerges is trainBPE that also returns every merge it applied, in
+// order (a byte-level BPE vocabulary lists them).
+func learnMerges(words [][]string, counts []int, maxNew, minCount int, have map[string]bool) (out []string, merges []pair) {
 	t := &bpe{words: words, counts: counts, pairs: map[pair]int{}, where: map[pair][]int{}}
 	touched := map[pair]bool{}
 	for i := range words {
 		t.addPairs(i, +1, touched)
 	}
 	t.requeue(touched)
-	var out []string
 	for len(out) < maxNew {
 		p, n, ok := t.best()
 		if !ok || n < minCount {
 			break
 		}
 		t.merge(p)
+		merges = append(merges, p)
 		if s := p.a + p.b; !have[s] {
 			have[s] = true
 			out = append(out, s)
 		}
 	}
-	return out
+	return out, merges
 }
 
 type pair struct{ a, b string }

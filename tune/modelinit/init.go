@@ -1,5 +1,5 @@
 // Package modelinit makes, describes and re-encodes model files in
-// llama.cpp's exact GGUF format: tiny random bert and llama models with a
+// llama.cpp's exact GGUF format: tiny random bert, llama and qwen3 models with a
 // vocabulary learnt from a corpus (ragtune model init), a summary of any
 // model or adapter file (model info), and quantization of a model's weight
 // matrices with ggml's own quantizers (model quantize).
@@ -21,18 +21,19 @@ import (
 // Options describe a model to create. Zero sizes take the architecture's
 // defaults (see Defaults).
 type Options struct {
-	Arch       string   // "bert" or "llama"
+	Arch       string   // "bert", "llama" or "qwen3"
 	Texts      []string // corpus the vocabulary is learnt from
-	Vocabulary *Vocab   // a vocabulary built before (BuildWordPiece for bert, BuildSentencePiece for llama); Texts and Vocab are then unused
+	Vocabulary *Vocab   // a vocabulary built before (BuildWordPiece for bert, BuildSentencePiece for llama, BuildByteBPE for qwen3); Texts and Vocab are then unused
 	Layers     int
 	Dim        int // hidden size (embedding_length)
 	Heads      int
-	KVHeads    int // llama only (GQA); bert requires Heads
+	KVHeads    int // llama, qwen3 (GQA); bert requires Heads
+	HeadDim    int // qwen3: head size when it is not Dim/Heads (written as attention.key_length)
 	FF         int // feed-forward width
 	Ctx        int // context length (bert: rows of position_embd)
 	Vocab      int // vocabulary size (upper bound; a small corpus may give fewer)
 	Seed       uint64
-	Pooling    string          // bert: mean, cls or last; llama pools the last token
+	Pooling    string          // bert: mean, cls or last (qwen3 too, default last); llama pools the last token
 	Type       gguf.TensorType // type of 2-D weight matrices: F32, F16, Q8_0, Q4_0, Q4_K
 	OutputHead bool            // llama: write a separate output.weight instead of tying it to token_embd
 	// ChatTemplate (llama only) is written as tokenizer.chat_template, so
@@ -56,9 +57,12 @@ func (o *Options) Defaults() {
 	def(&o.Heads, 4)
 	def(&o.FF, 128)
 	def(&o.Vocab, 1000)
-	if o.Arch == "llama" {
+	if o.Arch == "llama" || o.Arch == "qwen3" {
 		def(&o.KVHeads, max(o.Heads/2, 1))
 		def(&o.Ctx, 128)
+		if o.Arch == "qwen3" && o.Pooling == "" {
+			o.Pooling = "last"
+		}
 	} else {
 		def(&o.KVHeads, o.Heads)
 		def(&o.Ctx, 64)
@@ -78,8 +82,11 @@ var poolingTypes = map[string]uint32{"none": gguf.PoolingNone, "mean": gguf.Pool
 
 // check refuses options llama.cpp could not load or that make no model.
 func (o *Options) check() error {
-	if o.Arch != "bert" && o.Arch != "llama" {
-		return fmt.Errorf("--arch %q: expected bert or llama", o.Arch)
+	if o.Arch != "bert" && o.Arch != "llama" && o.Arch != "qwen3" {
+		return fmt.Errorf("--arch %q: expected bert, llama or qwen3", o.Arch)
+	}
+	if o.HeadDim < 0 || (o.HeadDim > 0 && o.Arch != "qwen3") {
+		return fmt.Errorf("--head-dim %d: only qwen3 sets a head size other than --dim/--heads", o.HeadDim)
 	}
 	for _, f := range []struct {
 		name string
@@ -92,7 +99,7 @@ func (o *Options) check() error {
 	if o.Layers > gguf.MaxLayers {
 		return fmt.Errorf("--layers %d: llama.cpp allows at most %d", o.Layers, gguf.MaxLayers)
 	}
-	if o.Dim%o.Heads != 0 {
+	if o.Dim%o.Heads != 0 && o.HeadDim == 0 {
 		return fmt.Errorf("--dim %d is not divisible by --heads %d", o.Dim, o.Heads)
 	}
 	if o.Arch == "bert" {
@@ -112,10 +119,14 @@ func (o *Options) check() error {
 		if o.Heads%o.KVHeads != 0 {
 			return fmt.Errorf("--heads %d is not a multiple of --kv-heads %d", o.Heads, o.KVHeads)
 		}
-		if hd := o.Dim / o.Heads; hd%2 != 0 {
-			return fmt.Errorf("head size %d (--dim/--heads) must be even for rotary embeddings", hd)
+		if hd := o.headDim(); hd%2 != 0 {
+			return fmt.Errorf("head size %d (--dim/--heads or --head-dim) must be even for rotary embeddings", hd)
 		}
-		if o.Pooling != "" && o.Pooling != "last" {
+		if o.Arch == "qwen3" {
+			if p, ok := poolingTypes[o.Pooling]; !ok || p == gguf.PoolingNone {
+				return fmt.Errorf("--pooling %q: expected last, mean or cls", o.Pooling)
+			}
+		} else if o.Pooling != "" && o.Pooling != "last" {
 			return fmt.Errorf("--pooling %q: llama models pool the last token (llama.cpp reads no pooling key for llama)", o.Pooling)
 		}
 	}
@@ -124,13 +135,21 @@ func (o *Options) check() error {
 	default:
 		return fmt.Errorf("--type %s: expected f32, f16, q8_0, q4_0 or q4_k", o.Type)
 	}
-	if bs := o.Type.BlockSize(); o.Dim%bs != 0 || o.FF%bs != 0 {
-		return fmt.Errorf("--type %s stores rows in blocks of %d: --dim %d and --ff %d must both be multiples of %d", o.Type, bs, o.Dim, o.FF, bs)
+	if bs := o.Type.BlockSize(); o.Dim%bs != 0 || o.FF%bs != 0 || (o.headDim()*o.Heads)%bs != 0 {
+		return fmt.Errorf("--type %s stores rows in blocks of %d: --dim %d, --ff %d and the attention width %d must be multiples of %d", o.Type, bs, o.Dim, o.FF, o.headDim()*o.Heads, bs)
 	}
 	if len(o.Texts) == 0 && o.Vocabulary == nil {
 		return fmt.Errorf("the corpus is empty: the vocabulary is learnt from it")
 	}
 	return nil
+}
+
+// headDim is the size of one attention head.
+func (o *Options) headDim() int {
+	if o.HeadDim > 0 {
+		return o.HeadDim
+	}
+	return o.Dim / o.Heads
 }
 
 // Result says what Build made.
@@ -151,6 +170,8 @@ func Build(o Options) (*Result, error) {
 	case v != nil:
 	case o.Arch == "bert":
 		v, err = BuildWordPiece(o.Texts, o.Vocab)
+	case o.Arch == "qwen3":
+		v, err = BuildByteBPE(o.Texts, o.Vocab)
 	default:
 		v, err = BuildSentencePiece(o.Texts, o.Vocab)
 	}
@@ -158,10 +179,14 @@ func Build(o Options) (*Result, error) {
 		return nil, err
 	}
 	m := &maker{o: o, b: gguf.NewBuilder(), rng: rand.New(rand.NewPCG(o.Seed, 0x9e3779b97f4a7c15))}
-	if o.Arch == "bert" {
+	switch o.Arch {
+	case "bert":
 		m.bertKVs(v)
 		m.bertTensors(len(v.Tokens))
-	} else {
+	case "qwen3":
+		m.qwen3KVs(v)
+		m.qwen3Tensors(len(v.Tokens))
+	default:
 		m.llamaKVs(v)
 		m.llamaTensors(len(v.Tokens))
 	}

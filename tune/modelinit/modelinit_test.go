@@ -42,11 +42,8 @@ func TestLlamaCppLoadsEveryModel(t *testing.T) {
 	texts := sharedTexts(t, 0)
 	train, held := texts[:800], texts[5900:5950]
 	dir := t.TempDir()
-	for _, arch := range []string{"bert", "llama"} {
-		build := BuildWordPiece
-		if arch == "llama" {
-			build = BuildSentencePiece
-		}
+	for _, arch := range []string{"bert", "llama", "qwen3"} {
+		build := map[string]func([]string, int) (*Vocab, error){"bert": BuildWordPiece, "llama": BuildSentencePiece, "qwen3": BuildByteBPE}[arch]
 		vocab, err := build(train, 1000)
 		if err != nil {
 			t.Fatal(err)
@@ -100,8 +97,10 @@ func checkTokenization(t *testing.T, m *bindings.LlamaModel, arch string, texts 
 			if ids[0] != bertCLS || ids[len(ids)-1] != bertSEP {
 				t.Fatalf("bert tokens do not start with [CLS] and end with [SEP]: %v", ids[:3])
 			}
-		} else if ids[0] != spmBOS || ids[len(ids)-1] != spmEOS {
+		} else if arch == "llama" && (ids[0] != spmBOS || ids[len(ids)-1] != spmEOS) {
 			t.Fatalf("llama tokens do not start with <s> and end with </s>: %v", ids[:3])
+		} else if arch == "qwen3" && (ids[len(ids)-1] != m.EOS() || m.TokenText(ids[0]) == "<|endoftext|>") {
+			t.Fatalf("qwen3 tokens must end with <|endoftext|> and start with none: %v", ids)
 		}
 		for _, id := range ids {
 			total++
@@ -125,7 +124,7 @@ func checkTokenization(t *testing.T, m *bindings.LlamaModel, arch string, texts 
 // tensors are all usable by its graph.
 func checkForward(t *testing.T, m *bindings.LlamaModel, arch string) {
 	pool := bindings.PoolingUnspecified
-	if arch == "llama" {
+	if arch != "bert" {
 		pool = bindings.PoolingLast
 	}
 	ctx, err := m.NewEmbeddingContext(bindings.LlamaContextOptions{Pooling: pool, Threads: 2})

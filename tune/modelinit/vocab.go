@@ -25,6 +25,7 @@ type Vocab struct {
 	Tokens []string
 	Types  []int32
 	Scores []float32 // SPM only
+	Merges []string  // byte-level BPE only: "a b" in rank order
 	// Chars is the number of distinct characters of the corpus; Dropped how
 	// many rare ones did not fit in the requested size (they tokenize as UNK
 	// or as byte tokens).

@@ -276,7 +276,7 @@ func FullParams(m *model.Model) ([]*Param, error) {
 			try(lin.W, true)
 			try(lin.B, false)
 		}
-		for _, n := range []model.Norm{l.AttnNorm, l.FFNNorm} {
+		for _, n := range []model.Norm{l.AttnNorm, l.FFNNorm, l.QNorm, l.KNorm} {
 			try(n.W, false)
 			try(n.B, false)
 		}
