@@ -169,6 +169,13 @@ func readTokenizerJSON(path string) (*vocab, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseTokenizerJSON(data, path)
+}
+
+// parseTokenizerJSON reads tokenizer.json's model, added tokens and the
+// normalizer and pre-tokenizer settings the converter needs.
+func parseTokenizerJSON(data []byte, path string) (*vocab, error) {
+	var err error
 	var t tokenizerJSON
 	if err := json.Unmarshal(data, &t); err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
