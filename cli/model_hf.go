@@ -37,6 +37,7 @@ func modelExportCommand() *ucli.Command {
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "hf", Required: true, Usage: "folder to write"},
 			&ucli.StringFlag{Name: "dtype", Value: "f32", Usage: "f32, f16 or bf16 for model.safetensors"},
+			&ucli.BoolFlag{Name: "normalize", Usage: "add a Normalize module (L2-normalised embeddings, as ragtune embed --normalize)"},
 			&ucli.BoolFlag{Name: "quiet", Usage: "no progress line"},
 			&ucli.BoolFlag{Name: "json", Usage: "print a JSON report"},
 		},
@@ -95,8 +96,9 @@ func runModelExport(c *ucli.Context) error {
 	dtype := safetensors.DType(strings.ToUpper(c.String("dtype")))
 	bar := newProgress("export", 0, c.Bool("quiet") || c.Bool("json"))
 	rep, err := hfconvert.Export(c.Args().First(), c.String("hf"), hfconvert.ExportOptions{
-		DType:    dtype,
-		Progress: func(done, total int, name string) { bar.total = total; bar.Update(done, name) },
+		DType:     dtype,
+		Normalize: c.Bool("normalize"),
+		Progress:  func(done, total int, name string) { bar.total = total; bar.Update(done, name) },
 	})
 	bar.Done()
 	if err != nil {

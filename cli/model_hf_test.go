@@ -22,7 +22,7 @@ func TestModelExportConvert(t *testing.T) {
 			t.Fatal(err)
 		}
 		st := filepath.Join(dir, arch+"-st")
-		out, err := runCLI(t, "model", "export", orig, "--hf", st)
+		out, err := runCLI(t, "model", "export", orig, "--hf", st, "--normalize")
 		if err != nil || !strings.Contains(out, "sentence-transformers folder") {
 			t.Fatalf("export: %v\n%s", err, out)
 		}
@@ -32,10 +32,11 @@ func TestModelExportConvert(t *testing.T) {
 			t.Fatalf("convert: %v\n%s", err, out)
 		}
 		var rep struct {
-			Arch    string `json:"arch"`
-			Tensors int    `json:"tensors"`
+			Arch      string `json:"arch"`
+			Tensors   int    `json:"tensors"`
+			Normalize bool   `json:"normalize"`
 		}
-		if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Arch != arch {
+		if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Arch != arch || !rep.Normalize {
 			t.Fatalf("convert --json: %v\n%s", err, out)
 		}
 		a, err := gguf.Open(orig)

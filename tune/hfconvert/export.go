@@ -16,8 +16,11 @@ import (
 
 // ExportOptions configure Export.
 type ExportOptions struct {
-	DType    safetensors.DType // of the written tensors: F32 (default), F16 or BF16
-	Progress func(done, total int, name string)
+	DType safetensors.DType // of the written tensors: F32 (default), F16 or BF16
+	// Normalize appends a Normalize module (the GGUF does not say whether
+	// the model was used with L2-normalised outputs).
+	Normalize bool
+	Progress  func(done, total int, name string)
 }
 
 // ExportReport says what Export wrote.
@@ -213,6 +216,14 @@ func Export(in, outDir string, o ExportOptions) (*ExportReport, error) {
 		mods = append(mods, map[string]any{"idx": idx, "name": fmt.Sprint(idx), "path": folder, "type": "sentence_transformers.models.Dense"})
 		rep.Files = append(rep.Files, folder+"/config.json", folder+"/"+safetensors.SingleFile)
 		rep.Tensors++
+	}
+	if o.Normalize {
+		idx := len(mods)
+		folder := fmt.Sprintf("%d_Normalize", idx)
+		if err := os.MkdirAll(filepath.Join(outDir, folder), 0o755); err != nil {
+			return nil, err
+		}
+		mods = append(mods, map[string]any{"idx": idx, "name": fmt.Sprint(idx), "path": folder, "type": "sentence_transformers.models.Normalize"})
 	}
 	if err := writeJSON(filepath.Join(outDir, "modules.json"), mods); err != nil {
 		return nil, err
