@@ -128,11 +128,11 @@ func exportTokenizer(f *gguf.File, dir string) (string, error) {
 }
 
 // wordPiece undoes the phantom-space form: "▁x" is a word start "x", any
-// other normal token a continuation "##x"; control and unused tokens stay.
+// other token a continuation "##x"; control and unused tokens stay.
 func wordPiece(v *vocab, i int) string {
 	t := v.Tokens[i]
 	switch {
-	case v.Types[i] != tokNormal:
+	case v.Types[i] == tokControl || v.Types[i] == tokUnused:
 		return t
 	case strings.HasPrefix(t, "\u2581"):
 		return strings.TrimPrefix(t, "\u2581")
@@ -150,11 +150,11 @@ func writeVocabTxt(path string, v *vocab) error {
 }
 
 // addedTokens lists control and user-defined tokens as tokenizer.json does.
-func addedTokens(v *vocab) []map[string]any {
+func addedTokens(v *vocab, text func(int) string) []map[string]any {
 	var out []map[string]any
-	for i, t := range v.Tokens {
+	for i := range v.Tokens {
 		if v.Types[i] == tokControl || v.Types[i] == tokUserDefined {
-			out = append(out, map[string]any{"id": i, "content": t, "single_word": false, "lstrip": false,
+			out = append(out, map[string]any{"id": i, "content": text(i), "single_word": false, "lstrip": false,
 				"rstrip": false, "normalized": v.Types[i] == tokUserDefined, "special": v.Types[i] == tokControl})
 		}
 	}
@@ -188,7 +188,7 @@ func wordPieceJSON(v *vocab) map[string]any {
 	}
 	return map[string]any{
 		"version":       "1.0",
-		"added_tokens":  addedTokens(v),
+		"added_tokens":  addedTokens(v, func(i int) string { return wordPiece(v, i) }),
 		"normalizer":    map[string]any{"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": nil, "lowercase": true},
 		"pre_tokenizer": map[string]any{"type": "BertPreTokenizer"},
 		"post_processor": map[string]any{
@@ -237,17 +237,15 @@ func bpeJSON(v *vocab) (map[string]any, error) {
 			byteLevel(false),
 		}}
 	}
-	added := map[int]bool{}
-	for _, a := range addedTokens(v) {
-		added[a["id"].(int)] = true
-	}
-	m := vocabMap(v, func(i int) string { return v.Tokens[i] })
-	for i := range added {
-		delete(m, v.Tokens[i])
+	text := func(i int) string { return v.Tokens[i] }
+	added := addedTokens(v, text)
+	m := vocabMap(v, text)
+	for _, a := range added {
+		delete(m, a["content"].(string))
 	}
 	return map[string]any{
 		"version":        "1.0",
-		"added_tokens":   addedTokens(v),
+		"added_tokens":   added,
 		"normalizer":     nil,
 		"pre_tokenizer":  pre,
 		"post_processor": byteLevel(false),
