@@ -332,3 +332,39 @@ func TestConvertNomicAndGemma(t *testing.T) {
 		})
 	}
 }
+
+// TestConvertCausalLM: a *ForCausalLM checkpoint names its weights
+// "model.…" and carries lm_head, which becomes output.weight.
+func TestConvertCausalLM(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "hf")
+	ck, v := llamaFolder(t, dir, safetensors.F32, 1)
+	b := safetensors.NewBuilder()
+	for _, n := range ck.names {
+		must(t, b.AddFloat32s("model."+n, safetensors.F32, ck.shapes[n], ck.vals[n]))
+	}
+	must(t, b.AddFloat32s("lm_head.weight", safetensors.F32, []int64{int64(len(v.Tokens)), tE}, ck.normal(len(v.Tokens)*tE, 0, 0.1)))
+	must(t, b.WriteFile(filepath.Join(dir, safetensors.SingleFile)))
+	writeTestJSON(t, filepath.Join(dir, "config.json"), map[string]any{
+		"architectures": []string{"MistralForCausalLM"}, "hidden_size": tE, "num_hidden_layers": tL, "num_attention_heads": tH,
+		"num_key_value_heads": tHkv, "intermediate_size": tF, "max_position_embeddings": 128, "rms_norm_eps": 1e-5, "tie_word_embeddings": false,
+	})
+	out := filepath.Join(t.TempDir(), "m.gguf")
+	_, err := Convert(dir, out, Options{})
+	must(t, err)
+	f, err := gguf.Open(out)
+	must(t, err)
+	_, hasOutput := f.Tensor("output.weight")
+	f.Close()
+	if !hasOutput {
+		t.Fatal("lm_head did not become output.weight")
+	}
+	llama, ours, ids := embedBoth(t, out, corpus)
+	for i := range corpus {
+		if c := cosine(llamaReference(ck, ids[i]), llama[i]); c < 0.9999 {
+			t.Errorf("text %d: reference vs llama.cpp cosine %.7f", i, c)
+		}
+		if c := cosine(ours[i], llama[i]); c < 0.9999 {
+			t.Errorf("text %d: ragtune vs llama.cpp cosine %.7f", i, c)
+		}
+	}
+}
