@@ -52,6 +52,7 @@ func trainFlags() []ucli.Flag {
 		&ucli.BoolFlag{Name: "dora", Usage: "DoRA: train a magnitude per output unit besides the LoRA direction; writes a merged model.gguf (a GGUF adapter cannot hold DoRA)"},
 		&ucli.BoolFlag{Name: "query-side-only", Usage: "adapt queries only; documents use the frozen base (embed the corpus once)"},
 		&ucli.IntFlag{Name: "max-seq", Value: 128, Usage: "cut texts to this many tokens"},
+		&ucli.BoolFlag{Name: "bucket-by-length", Usage: "batch texts of similar length together (seeded), so batches pad less"},
 		&ucli.Float64Flag{Name: "weight-decay", Value: 0.01},
 		&ucli.Float64Flag{Name: "clip", Value: 1, Usage: "clip the gradient norm to this (0: off)"},
 		&ucli.IntFlag{Name: "checkpoint-every", Usage: "also checkpoint every N steps"},
@@ -114,7 +115,7 @@ func trainConfig(c *ucli.Context) train.Config {
 		Warmup: c.Float64("warmup"), Scheduler: c.String("scheduler"), MaxSeq: c.Int("max-seq"), Negatives: c.Int("negatives"),
 		NegativesFrom: c.String("negatives-from"), RemineEvery: c.Int("remine-every"), NegativeMargin: margin,
 		ClipNorm: c.Float64("clip"), Optim: opt, Seed: c.Uint64("seed"), Threads: c.Int("threads"),
-		CheckpointN: c.Int("checkpoint-every"), QuerySideOnly: c.Bool("query-side-only"), EvalK: c.Int("eval-k"),
+		CheckpointN: c.Int("checkpoint-every"), QuerySideOnly: c.Bool("query-side-only"), BucketByLength: c.Bool("bucket-by-length"), EvalK: c.Int("eval-k"),
 		EvalSplit: valSplit, NoVal: noVal, ValQueries: c.Int("val-queries"), ValDocs: c.Int("val-docs"),
 		Energy: energyOptions(c), Profile: c.Bool("profile"),
 	}
@@ -138,7 +139,7 @@ func runTrain(c *ucli.Context) error {
 		},
 		Step: func(p train.Progress) {
 			bar.total = p.TotalSteps
-			bar.Update(p.Step, fmt.Sprintf("epoch %d loss %.4f lr %.2e %.1f pairs/s", p.Epoch, p.Loss, p.LR, p.PairsPerSec))
+			bar.Update(p.Step, fmt.Sprintf("epoch %d loss %.4f lr %.2e %.1f pairs/s %.0f tokens/s", p.Epoch, p.Loss, p.LR, p.PairsPerSec, p.TokensPerSec))
 		},
 		Epoch: func(e train.EpochEvent) error {
 			bar.Done()
@@ -168,6 +169,9 @@ func runTrain(c *ucli.Context) error {
 	}
 	w := c.App.Writer
 	fmt.Fprintf(w, "trained %d steps (%d pairs, %d epochs) in %.1fs; final loss %.4f\n", res.Steps, res.Pairs, res.Epochs, res.WallSeconds, res.FinalLoss)
+	if res.PaddedTokens > 0 {
+		fmt.Fprintf(w, "tokens: %d, %d with padding (%.0f%%)\n", res.Tokens, res.PaddedTokens, 100*float64(res.Tokens)/float64(res.PaddedTokens))
+	}
 	if res.Base != nil && res.Best != nil {
 		fmt.Fprintf(w, "validation: base %s\n            best %s (epoch %d)\n", formatScores(res.Base.Scores, c.Int("eval-k")), formatScores(res.Best.Scores, c.Int("eval-k")), res.Best.Epoch)
 		if !res.ImprovedOverBase {

@@ -1,7 +1,10 @@
 package train
 
 import (
+	"cmp"
+	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/ragtune/ragtune/retrieval/dataset"
 )
@@ -17,13 +20,47 @@ type Example struct {
 // resumed run sees the same order, and groups them into batches of size n in
 // which no query and no positive document appears twice: with in-batch
 // negatives a repeated positive would be a false negative for the other query.
-func epochBatches(examples []Example, n int, seed uint64, epoch int) [][]int {
+//
+// byLength groups texts of similar length, so a batch pads little: the
+// shuffled order is cut into windows of bucketWindow batches, each window
+// sorted by the padded length of its documents, then its queries', and cut
+// into batches; the batches are then shuffled (with the same seed), so
+// lengths do not come in order.
+func epochBatches(examples []Example, n int, seed uint64, epoch int, byLength bool) [][]int {
 	order := make([]int, len(examples))
 	for i := range order {
 		order[i] = i
 	}
 	r := rand.New(rand.NewPCG(seed, uint64(epoch)+1))
 	r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	if !byLength {
+		return distinctBatches(examples, order, n)
+	}
+	padded := func(i int) [2]int {
+		ex := examples[i]
+		return [2]int{roundSeq(len(ex.Positive), math.MaxInt), roundSeq(len(ex.Query), math.MaxInt)}
+	}
+	for w := 0; w < len(order); w += bucketWindow * n {
+		win := order[w:min(w+bucketWindow*n, len(order))]
+		slices.SortStableFunc(win, func(a, b int) int {
+			pa, pb := padded(a), padded(b)
+			return cmp.Or(cmp.Compare(pa[0], pb[0]), cmp.Compare(pa[1], pb[1]))
+		})
+	}
+	batches := distinctBatches(examples, order, n)
+	r.Shuffle(len(batches), func(i, j int) { batches[i], batches[j] = batches[j], batches[i] })
+	return batches
+}
+
+// bucketWindow is how many batches' worth of examples length bucketing
+// sorts together: wide enough to find texts of one length, narrow enough
+// that a batch still draws from the whole epoch's shuffle.
+const bucketWindow = 50
+
+// distinctBatches groups examples, in order, into batches of n in which no
+// query and no positive repeats; an example that would repeat one waits
+// for the next batch.
+func distinctBatches(examples []Example, order []int, n int) [][]int {
 	var batches [][]int
 	var deferred []int
 	for pos := 0; pos < len(order) || len(deferred) > 0; {

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -25,7 +26,9 @@ import (
 //
 //	. scripts/env.sh && go test ./tune/train -run '^$' -bench 'TrainStep|MatMulPeak' -benchtime 3x
 //
-// RAGTUNE_BENCH_THREADS overrides the thread count. On a shared machine
+// RAGTUNE_BENCH_THREADS overrides the thread count; RAGTUNE_BENCH_PROFILE=1
+// profiles the timed steps (train --profile's tables, in the log; the
+// timed compute runs each node alone, so the step is a little slower). On a shared machine
 // the wall time of 2 threads swings with other load (ggml's threads spin
 // at barriers while a sibling is descheduled); cpu-s/step at 1 thread is
 // the figure that stays put.
@@ -162,20 +165,41 @@ func BenchmarkTrainStep(b *testing.B) {
 				if _, err := s.Accumulate(batch, 1); err != nil {
 					b.Fatal(err)
 				}
+				t0 := time.Now()
 				ClipGrads(params, 1)
 				DefaultAdamW.Update(params, t, 1e-5)
+				s.Profile.since(phaseOptimizer, "clipping and AdamW (Go)", t0)
+				t0 = time.Now()
 				for _, p := range params {
 					if err := p.upload(); err != nil {
 						b.Fatal(err)
 					}
 				}
+				s.Profile.since(phaseOptimizer, "parameter upload", t0)
 			}
 			// The first step builds and allocates the graph and touches the
 			// compute buffer's pages for the first time; keep it out.
 			step()
+			var prof *Profile
+			if os.Getenv("RAGTUNE_BENCH_PROFILE") == "1" {
+				prof = NewProfile()
+				s.Profile = prof
+			}
 			cpu0 := cpuTime()
 			for b.Loop() {
+				if prof != nil {
+					prof.StartStep()
+				}
 				step()
+				if prof != nil {
+					prof.EndStep()
+				}
+			}
+			if prof != nil {
+				prof.Finish()
+				// On stderr: go test cuts a benchmark's log to a few lines.
+				fmt.Fprintf(os.Stderr, "%s\n", b.Name())
+				prof.WriteTables(os.Stderr)
 			}
 			b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/step")
 			sec := b.Elapsed().Seconds() / float64(b.N)

@@ -131,7 +131,7 @@ func (r *run) resume() (state, error) {
 // rows after its checkpoint and appends.
 type csvLog struct{ f *os.File }
 
-const csvHeader = "step,epoch,loss,lr,grad_norm,pairs_per_s,elapsed_s\n"
+const csvHeader = "step,epoch,loss,lr,grad_norm,pairs_per_s,elapsed_s,tokens_per_s\n"
 
 func openCSVLog(path string, fromStep int) (*csvLog, error) {
 	var keep []string
@@ -157,8 +157,8 @@ func openCSVLog(path string, fromStep int) (*csvLog, error) {
 	return &csvLog{f: f}, nil
 }
 
-func (l *csvLog) Write(step, epoch int, loss, lr, norm, rate, elapsed float64) error {
-	_, err := fmt.Fprintf(l.f, "%d,%d,%.6g,%.6g,%.6g,%.4g,%.3f\n", step, epoch, loss, lr, norm, rate, elapsed)
+func (l *csvLog) Write(step, epoch int, loss, lr, norm, rate, elapsed, tokenRate float64) error {
+	_, err := fmt.Fprintf(l.f, "%d,%d,%.6g,%.6g,%.6g,%.4g,%.3f,%.4g\n", step, epoch, loss, lr, norm, rate, elapsed, tokenRate)
 	return err
 }
 

@@ -275,11 +275,16 @@ func classify(g *bindings.Graph) map[bindings.Tensor]nodeClass {
 			part[t] = part[t.Src(j)]
 		}
 	}
+	// An add passes its gradient on as it is, so a chain of adds (bias,
+	// residual) shares one gradient tensor with the node that feeds it: the
+	// work that reads it is that first node's backward.
 	gradOf := map[bindings.Tensor]bindings.Tensor{}
 	for _, t := range nodes {
 		if fwd[t] {
 			if gr := g.Grad(t); !gr.IsNil() {
-				gradOf[gr] = t
+				if _, ok := gradOf[gr]; !ok {
+					gradOf[gr] = t
+				}
 			}
 		}
 	}

@@ -1,9 +1,12 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/ragtune/ragtune/bindings"
@@ -48,8 +51,9 @@ type Stepper struct {
 	seedCtx *bindings.Context
 	seedBuf *bindings.Buffer
 	seed    bindings.Tensor // the loss gradient: a static 1.0
-	// maskScratch holds one dropout mask on its way to the backend.
-	maskScratch []float32
+	// maskScratch holds, per worker, one dropout mask on its way to the
+	// backend.
+	maskScratch [][]float32
 	// LastFLOPs is the count of the last graph computed (forward and backward).
 	LastFLOPs float64
 	// QuerySideOnly embeds documents with the frozen base model.
@@ -77,6 +81,18 @@ type stepGraph struct {
 	grads    []bindings.Tensor
 	fwdFLOPs float64
 	bwdFLOPs float64
+}
+
+// tokens counts the batch's tokens: the texts' own, and what its graph
+// computes with each side padded to its longest text.
+func (b Batch) tokens(ctx int) (own, padded int64) {
+	for _, side := range [][][]int32{b.Queries, b.Docs} {
+		for _, seq := range side {
+			own += int64(len(seq))
+		}
+		padded += int64(len(side) * maxLen(side, ctx))
+	}
+	return own, padded
 }
 
 // SeqRound is the multiple sequence lengths are padded to, so few graph shapes exist.
@@ -271,33 +287,59 @@ func (s *Stepper) dropoutSeeds(in *model.Inputs, train bool) []uint64 {
 }
 
 // setDropout uploads in's dropout masks: each element 0 with probability
-// p, else 1/(1-p), from its seed; all ones without seeds.
+// p, else 1/(1-p), from its seed; all ones without seeds. The masks are
+// drawn on every CPU (the backend's threads are idle meanwhile): they are
+// as large as a layer's input, a few percent of a LoRA step when drawn on
+// one.
 func (s *Stepper) setDropout(in *model.Inputs, seeds []uint64) error {
-	for i, dm := range in.Dropout {
-		n := dm.T.Nelements()
-		if cap(s.maskScratch) < n {
-			s.maskScratch = make([]float32, n)
-		}
-		mask := s.maskScratch[:n]
-		if seeds == nil {
-			for j := range mask {
-				mask[j] = 1
-			}
-		} else {
-			r := rand.New(rand.NewPCG(seeds[i], 0x6d61736b))
-			keep := 1 / (1 - dm.P)
-			for j := range mask {
-				mask[j] = 0
-				if r.Float32() >= dm.P {
-					mask[j] = keep
+	workers := min(runtime.GOMAXPROCS(0), len(in.Dropout))
+	for len(s.maskScratch) < workers {
+		s.maskScratch = append(s.maskScratch, nil)
+	}
+	errs := make([]error, len(in.Dropout))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(in.Dropout); i += workers {
+				dm := in.Dropout[i]
+				n := dm.T.Nelements()
+				if cap(s.maskScratch[w]) < n {
+					s.maskScratch[w] = make([]float32, n)
 				}
+				mask := s.maskScratch[w][:n]
+				if seeds == nil {
+					for j := range mask {
+						mask[j] = 1
+					}
+				} else {
+					fillMask(mask, seeds[i], dm.P)
+				}
+				errs[i] = dm.T.SetF32(mask)
 			}
-		}
-		if err := dm.T.SetF32(mask); err != nil {
-			return err
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// fillMask draws a dropout mask from its seed: 0 with probability p (to
+// 1/65536), else 1/(1-p). Each 64-bit draw gives four elements.
+func fillMask(mask []float32, seed uint64, p float32) {
+	src := rand.NewPCG(seed, 0x6d61736b)
+	keep := 1 / (1 - p)
+	threshold := uint64(math.Round(float64(p) * 65536))
+	for j := 0; j < len(mask); j += 4 {
+		bits := src.Uint64()
+		for k := j; k < min(j+4, len(mask)); k++ {
+			mask[k] = 0
+			if bits&0xffff >= threshold {
+				mask[k] = keep
+			}
+			bits >>= 16
 		}
 	}
-	return nil
 }
 
 func (s *Stepper) use(g *stepGraph, gr *bindings.Graph) error {

@@ -53,6 +53,9 @@ type Config struct {
 	Threads        int
 	CheckpointN    int  // also checkpoint every N optimizer steps (0: at epoch ends only)
 	QuerySideOnly  bool // adapt queries only; documents use the frozen base
+	// BucketByLength batches texts of similar length together (seeded like
+	// the shuffle), so batches pad less; see epochBatches.
+	BucketByLength bool `json:",omitempty"`
 	// Recompute is "on", "off" or "auto" (on for qlora): recompute
 	// activations block by block in the backward pass (gradient
 	// checkpointing), for about a third more compute and a compute buffer
@@ -171,6 +174,7 @@ type Progress struct {
 	Step, TotalSteps, Epoch int
 	Loss, LR                float64
 	PairsPerSec             float64
+	TokensPerSec            float64 // the texts' own tokens, padding left out
 	Elapsed                 time.Duration
 }
 
@@ -196,9 +200,13 @@ type Result struct {
 	WallSeconds      float64       `json:"wall_seconds"`
 	TrainFLOPs       float64       `json:"train_flops"`
 	Pairs            int           `json:"pairs"`
-	Output           string        `json:"output"`
-	ResumedFromStep  int           `json:"resumed_from_step,omitempty"`
-	TrainableParams  int           `json:"trainable_params"`
+	// Tokens are the texts' tokens the run's steps embedded; PaddedTokens
+	// what the graphs computed (each side padded to its longest text).
+	Tokens          int64  `json:"tokens"`
+	PaddedTokens    int64  `json:"padded_tokens"`
+	Output          string `json:"output"`
+	ResumedFromStep int    `json:"resumed_from_step,omitempty"`
+	TrainableParams int    `json:"trainable_params"`
 	// Memory mode of the step: "whole graph", "recompute" or "grad-cache N".
 	StepMode string `json:"step_mode"`
 	// NegativeMinings counts the minings of hard negatives while training;
@@ -513,7 +521,7 @@ func (r *run) planValidation(ctx context.Context, passes int) (ValidationPlan, e
 func (r *run) loop(ctx context.Context, hooks Hooks) (*Result, error) {
 	cfg := r.cfg
 	perEpoch := 0
-	for range epochBatches(r.examples, cfg.Batch, cfg.Seed, 0) {
+	for range epochBatches(r.examples, cfg.Batch, cfg.Seed, 0, cfg.BucketByLength) {
 		perEpoch++
 	}
 	stepsPerEpoch := (perEpoch + cfg.Accum - 1) / cfg.Accum
@@ -568,9 +576,9 @@ func (r *run) loop(ctx context.Context, hooks Hooks) (*Result, error) {
 		}
 	}
 	started := time.Now()
-	pairsDone := 0
+	pairsDone, tokensDone := 0, int64(0)
 	for epoch := st.Epoch; epoch < cfg.Epochs && st.Step < total; epoch++ {
-		batches := epochBatches(r.examples, cfg.Batch, cfg.Seed, epoch)
+		batches := epochBatches(r.examples, cfg.Batch, cfg.Seed, epoch, cfg.BucketByLength)
 		for bi := st.Batch; bi < len(batches) && st.Step < total; {
 			if err := ctx.Err(); err != nil {
 				return nil, err
@@ -604,6 +612,10 @@ func (r *run) loop(ctx context.Context, hooks Hooks) (*Result, error) {
 				}
 				lossSum += loss
 				pairsDone += len(idx)
+				tokens, padded := b.tokens(r.m.Ctx)
+				tokensDone += tokens
+				res.Tokens += tokens
+				res.PaddedTokens += padded
 				res.TrainFLOPs += r.step.LastFLOPs
 			}
 			lr, err := LearningRate(cfg.Scheduler, cfg.LR, st.Step, total, warmup)
@@ -632,11 +644,13 @@ func (r *run) loop(ctx context.Context, hooks Hooks) (*Result, error) {
 			st.Loss = lossSum / float64(n)
 			elapsed := time.Since(started)
 			rate := float64(pairsDone) / elapsed.Seconds()
-			if err := r.log.Write(st.Step, epoch+1, st.Loss, lr, norm, rate, elapsed.Seconds()); err != nil {
+			tokenRate := float64(tokensDone) / elapsed.Seconds()
+			if err := r.log.Write(st.Step, epoch+1, st.Loss, lr, norm, rate, elapsed.Seconds(), tokenRate); err != nil {
 				return nil, err
 			}
 			if hooks.Step != nil {
-				hooks.Step(Progress{Step: st.Step, TotalSteps: total, Epoch: epoch + 1, Loss: st.Loss, LR: lr, PairsPerSec: rate, Elapsed: elapsed})
+				hooks.Step(Progress{Step: st.Step, TotalSteps: total, Epoch: epoch + 1, Loss: st.Loss, LR: lr, PairsPerSec: rate,
+					TokensPerSec: tokenRate, Elapsed: elapsed})
 			}
 			if cfg.CheckpointN > 0 && st.Step%cfg.CheckpointN == 0 && bi < len(batches) {
 				if err := r.checkpoint(st); err != nil {
