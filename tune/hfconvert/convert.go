@@ -483,16 +483,20 @@ func blockOf(name string) int {
 func (c *converter) transform(p *tensorPlan) {
 	read := p.read
 	h := c.hp
+	cols := 1 // a bias: one value per row
+	if len(p.dims) == 2 {
+		cols = int(p.dims[0])
+	}
 	switch {
 	case c.arch == hf.Llama && (strings.HasSuffix(p.name, ".attn_q.weight") || strings.HasSuffix(p.name, ".attn_q.bias")):
-		p.read = func() ([]float32, error) { return permuteRoPE(read, h.heads, int(p.dims[0])) }
+		p.read = func() ([]float32, error) { return permuteRoPE(read, h.heads, cols) }
 	case c.arch == hf.Llama && (strings.HasSuffix(p.name, ".attn_k.weight") || strings.HasSuffix(p.name, ".attn_k.bias")):
-		p.read = func() ([]float32, error) { return permuteRoPE(read, h.headsKV, int(p.dims[0])) }
+		p.read = func() ([]float32, error) { return permuteRoPE(read, h.headsKV, cols) }
 	case c.arch == hf.GemmaEmbedding && strings.HasSuffix(p.name, "norm.weight"):
 		// Gemma's RMSNorm multiplies by (1 + w); llama.cpp's by w.
 		p.read = func() ([]float32, error) { return addOne(read) }
 	case p.name == "position_embd.weight" && h.posOffset > 0:
-		off, cols := h.posOffset, int(p.dims[0])
+		off := h.posOffset
 		p.dims = []int64{p.dims[0], p.dims[1] - int64(off)}
 		p.read = func() ([]float32, error) {
 			v, err := read()

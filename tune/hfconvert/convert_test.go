@@ -368,3 +368,30 @@ func TestConvertCausalLM(t *testing.T) {
 		}
 	}
 }
+
+// TestPermuteRoPE: within each head, row 2j+s takes row s·d/2+j (rows of
+// any length, biases too), and the export's inverse undoes it.
+func TestPermuteRoPE(t *testing.T) {
+	bias := []float32{0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13}
+	got, err := permuteRoPE(func() ([]float32, error) { return bias, nil }, 2, 1)
+	must(t, err)
+	// Two heads of 6: rows 0..5 become 0 3 1 4 2 5.
+	if want := []float32{0, 3, 1, 4, 2, 5, 6, 11, 7, 12, 10, 13}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("bias permuted to %v, want %v", got, want)
+	}
+	// Two heads of 6 rows of 2 values.
+	rows := make([]float32, 24)
+	for i := range rows {
+		rows[i] = float32(i)
+	}
+	p := permuteRows(rows, 2, 6, 2, false)
+	if fmt.Sprint(p[:12]) != fmt.Sprint([]float32{0, 1, 6, 7, 2, 3, 8, 9, 4, 5, 10, 11}) {
+		t.Errorf("permuted %v", p[:12])
+	}
+	if back := permuteRows(p, 2, 6, 2, true); fmt.Sprint(back) != fmt.Sprint(rows) {
+		t.Errorf("inverse gives %v", back)
+	}
+	if _, err := permuteRoPE(func() ([]float32, error) { return bias[:10], nil }, 2, 1); err == nil {
+		t.Error("odd head size accepted")
+	}
+}
