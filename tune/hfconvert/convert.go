@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ragtune/ragtune/bindings/gguf"
+	"github.com/ragtune/ragtune/bindings/safefile"
 	"github.com/ragtune/ragtune/bindings/safetensors"
 	"github.com/ragtune/ragtune/tune/hf"
 	"github.com/ragtune/ragtune/tune/modelinit"
@@ -185,27 +186,54 @@ func Convert(dir, out string, o Options) (*Report, error) {
 		}
 	}
 	rep.Tensors = len(c.plans)
-	if err := b.WriteFile(out); err != nil {
+	if rep.BytesOut, err = writeChecked(b, out, arch); err != nil {
 		return nil, err
-	}
-	// ragtune's loader checks cover the architectures it runs; llama.cpp's
-	// own loader judges the others.
-	if slices.Contains(gguf.SupportedArchs, arch) {
-		f, err := gguf.Open(out)
-		if err != nil {
-			return nil, err
-		}
-		_, verr := gguf.ValidateModel(f, "")
-		f.Close()
-		if verr != nil {
-			return nil, fmt.Errorf("converted model fails llama.cpp's loader checks: %w", verr)
-		}
-	}
-	if st, err := os.Stat(out); err == nil {
-		rep.BytesOut = st.Size()
 	}
 	rep.Notes = c.notes
 	return rep, nil
+}
+
+// writeChecked writes the model next to out, runs ragtune's copy of
+// llama.cpp's loader checks on it (for the architectures it covers; llama.cpp
+// judges the others when it loads), and only then renames it over out.
+func writeChecked(b *gguf.Builder, out, arch string) (int64, error) {
+	tmp, err := safefile.TempPath(out)
+	if err != nil {
+		return 0, err
+	}
+	n, err := writeTo(b, tmp)
+	if err == nil && slices.Contains(gguf.SupportedArchs, arch) {
+		var f *gguf.File
+		if f, err = gguf.Open(tmp); err == nil {
+			if _, verr := gguf.ValidateModel(f, ""); verr != nil {
+				err = fmt.Errorf("converted model fails llama.cpp's loader checks: %w", verr)
+			}
+			f.Close()
+		}
+	}
+	if err == nil {
+		err = safefile.Commit(tmp, out)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return 0, err
+	}
+	return n, nil
+}
+
+func writeTo(b *gguf.Builder, path string) (int64, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	n, err := b.WriteTo(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("write %s: %w", path, err)
+	}
+	return n, nil
 }
 
 func (c *converter) note(format string, args ...any) {

@@ -51,6 +51,21 @@ func TestMalformedFolders(t *testing.T) {
 			must(t, b.AddFloat32s("encoder.layer.0.attention.self.rotary.weight", safetensors.F32, []int64{2}, []float32{1, 2}))
 			must(t, b.WriteFile(filepath.Join(dir, safetensors.SingleFile)))
 		}, []string{`"encoder.layer.0.attention.self.rotary.weight"`, "no GGUF tensor"}},
+		{"missing tensor", func(t *testing.T, dir string) {
+			path := filepath.Join(dir, safetensors.SingleFile)
+			f, err := safetensors.Open(path)
+			must(t, err)
+			b := safetensors.NewBuilder()
+			for _, ti := range f.Tensors {
+				if ti.Name != "encoder.layer.1.attention.self.key.bias" {
+					raw, err := f.Data(ti.Name)
+					must(t, err)
+					must(t, b.Add(ti.Name, ti.DType, ti.Shape, func() ([]byte, error) { return raw, nil }))
+				}
+			}
+			f.Close()
+			must(t, b.WriteFile(path))
+		}, []string{"loader checks", "blk.1.attn_k.bias"}},
 		{"missing shard", write(safetensors.IndexFile, `{"weight_map": {"embeddings.word_embeddings.weight": "model-00002-of-00002.safetensors"}}`), []string{"model-00002-of-00002.safetensors"}},
 	}
 	for _, c := range cases {
@@ -71,6 +86,9 @@ func TestMalformedFolders(t *testing.T) {
 			}
 			if got, _ := os.ReadFile(out); string(got) != "keep" {
 				t.Error("a failed conversion replaced the output file")
+			}
+			if left, _ := os.ReadDir(filepath.Dir(out)); len(left) != 1 {
+				t.Errorf("a failed conversion left %d files behind", len(left)-1)
 			}
 		})
 	}
