@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ragtune/ragtune/bindings/gguf"
 	"github.com/ragtune/ragtune/bindings/safetensors"
 )
 
@@ -91,5 +92,27 @@ func TestMalformedFolders(t *testing.T) {
 				t.Errorf("a failed conversion left %d files behind", len(left)-1)
 			}
 		})
+	}
+}
+
+// TestExportRefuses: adapters and architectures without a Hugging Face form
+// are refused by name.
+func TestExportRefuses(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ arch, typ, want string }{
+		{"bert", "adapter", "merge it first"},
+		{"gpt2", "model", `architecture "gpt2"`},
+	} {
+		b := gguf.NewBuilder()
+		b.MustSet("general.architecture", gguf.Of(c.arch))
+		b.MustSet("general.type", gguf.Of(c.typ))
+		path := filepath.Join(dir, c.arch+".gguf")
+		must(t, b.WriteFile(path))
+		if _, err := Export(path, filepath.Join(dir, "out"), ExportOptions{}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s %s: %v, want %q", c.arch, c.typ, err, c.want)
+		}
+	}
+	if _, err := Export(filepath.Join(dir, "none.gguf"), filepath.Join(dir, "out"), ExportOptions{DType: "Q4"}); err == nil || !strings.Contains(err.Error(), "dtype Q4") {
+		t.Errorf("dtype: %v", err)
 	}
 }
