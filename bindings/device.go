@@ -104,6 +104,13 @@ var (
 func LoadBackends() []BackendLibrary {
 	loadOnce.Do(func() {
 		initNative()
+		// ggml-vulkan reorders the nodes of each split in the caller's
+		// graph; with ragtune's graphs, which are cached and allocated
+		// again, that broke training on lavapipe (wrong losses, then a
+		// corrupted heap). The reordering only saves time.
+		if _, ok := os.LookupEnv("GGML_VK_DISABLE_GRAPH_OPTIMIZE"); !ok {
+			os.Setenv("GGML_VK_DISABLE_GRAPH_OPTIMIZE", "1")
+		}
 		want := SourceID()
 		for _, k := range backendKinds {
 			libraries = append(libraries, loadKind(k.kind, k.file, want)...)

@@ -362,7 +362,8 @@ func (ctx *Context) SoftMaxExt(a, mask Tensor, scale float32) Tensor {
 }
 
 // RopeNorm applies rotary position embeddings on adjacent pairs (llama's
-// mode 0) to a [headDim, heads, tokens] with I32 positions pos [tokens].
+// mode 0) to a [headDim, heads, tokens(, seqs)] with I32 positions pos,
+// one for every token of every sequence.
 func (ctx *Context) RopeNorm(a, pos Tensor, nDims int, freqBase float32, nCtxOrig int) Tensor {
 	return ctx.rope(a, pos, nDims, 0, freqBase, nCtxOrig)
 }
@@ -373,14 +374,26 @@ func (ctx *Context) RopeNeox(a, pos Tensor, nDims int, freqBase float32, nCtxOri
 	return ctx.rope(a, pos, nDims, C.GGML_ROPE_TYPE_NEOX, freqBase, nCtxOrig)
 }
 
+// rope folds a 4-D input's sequences into its token dimension, so that pos
+// holds a position for every row. ggml's CPU kernel would reuse pos[S] for
+// each sequence of a [d, heads, S, B] input, but its Vulkan kernel indexes
+// pos by the flattened row (reading past pos for every sequence after the
+// first); the 3-D form means the same on every backend.
 func (ctx *Context) rope(a, pos Tensor, nDims int, mode C.int, freqBase float32, nCtxOrig int) Tensor {
 	if !ctx.ok(a, pos) {
 		return Tensor{}
 	}
-	if pos.Type() != TypeI32 || pos.Ne()[0] != a.Ne()[2] {
-		return ctx.shapeErr("rope", a, pos)
+	ne := a.Ne()
+	if pos.Type() != TypeI32 || pos.Ne()[0] != ne[2]*ne[3] {
+		return ctx.shapeErr("rope (one position per token of every sequence)", a, pos)
 	}
-	return Tensor{C.ggml_rope_ext(ctx.c, a.t, pos.t, nil, C.int(nDims), mode, C.int(nCtxOrig), C.float(freqBase), 1, 0, 1, 32, 1)}
+	if nb := a.Nb(); nb[3] != ne[2]*nb[2] {
+		a = Tensor{C.ggml_cont(ctx.c, a.t)}
+	}
+	nb := a.Nb()
+	flat := C.ggml_view_3d(ctx.c, a.t, C.int64_t(ne[0]), C.int64_t(ne[1]), C.int64_t(ne[2]*ne[3]), C.size_t(nb[1]), C.size_t(nb[2]), 0)
+	r := C.ggml_rope_ext(ctx.c, flat, pos.t, nil, C.int(nDims), mode, C.int(nCtxOrig), C.float(freqBase), 1, 0, 1, 32, 1)
+	return Tensor{C.ggml_reshape_4d(ctx.c, r, C.int64_t(ne[0]), C.int64_t(ne[1]), C.int64_t(ne[2]), C.int64_t(ne[3]))}
 }
 
 // SwigluSplit is silu(a) * b, the form with a backward pass.

@@ -24,6 +24,13 @@ type Allocator struct {
 	sched    C.ggml_backend_sched_t
 	capacity int                   // tensors the scheduler's tables hold
 	current  *C.struct_ggml_cgraph // the graph allocated last
+	// The current graph's node operands, as built and as split. ggml's
+	// scheduler re-points the operands a node reads from another backend to
+	// copies in its own context, which the next split frees; a cached graph
+	// allocated again after another one would read freed tensors (on any
+	// device but the CPU, which has no splits). So the split operands are
+	// put in place only while the graph computes.
+	built, split []operands
 	device   int64                 // bytes of the device's compute buffer, as accounted
 }
 
@@ -49,10 +56,14 @@ func (a *Allocator) Alloc(g *Graph) error {
 	}
 	C.ggml_backend_sched_reset(a.sched)
 	a.current = nil
+	a.built = nodeSrcs(g.g, a.built)
 	if !bool(C.ggml_backend_sched_alloc_graph(a.sched, g.g)) {
+		setNodeSrcs(a.built)
 		return fmt.Errorf("allocating the compute buffer on %s failed (out of memory?)", a.be.Name())
 	}
 	a.current, g.alloc = g.g, a
+	a.split = nodeSrcs(g.g, a.split)
+	setNodeSrcs(a.built)
 	dev := int64(C.ggml_backend_sched_get_buffer_size(a.sched, a.be.b))
 	a.be.account(dev - a.device)
 	a.device = dev
@@ -118,10 +129,36 @@ func (b *Backend) Compute(g *Graph) error {
 	case a.current != g.g:
 		return errors.New("compute: another graph was allocated since this one: allocate it again")
 	default:
+		setNodeSrcs(a.split)
 		st = C.ggml_backend_sched_graph_compute(a.sched, g.g)
+		setNodeSrcs(a.built)
 	}
 	if st != C.GGML_STATUS_SUCCESS {
 		return fmt.Errorf("ggml graph compute on %s failed (status %d)", b.Name(), int(st))
 	}
 	return nil
+}
+
+// operands is a node with its operands. Nodes are recorded by address:
+// the scheduler lets a backend reorder the graph's nodes (Vulkan does).
+type operands struct {
+	node *C.struct_ggml_tensor
+	src  [C.GGML_MAX_SRC]*C.struct_ggml_tensor
+}
+
+// nodeSrcs appends the operands of g's nodes to buf[:0].
+func nodeSrcs(g *C.struct_ggml_cgraph, buf []operands) []operands {
+	buf = buf[:0]
+	for i := 0; i < int(C.ggml_graph_n_nodes(g)); i++ {
+		n := C.ggml_graph_node(g, C.int(i))
+		buf = append(buf, operands{node: n, src: n.src})
+	}
+	return buf
+}
+
+// setNodeSrcs gives the recorded nodes their recorded operands.
+func setNodeSrcs(ops []operands) {
+	for _, o := range ops {
+		o.node.src = o.src
+	}
 }

@@ -72,11 +72,6 @@ func newGraphEngine(path string, tok *Tokenizer, opts Options) (*graphEngine, er
 		be.Close()
 		return nil, err
 	}
-	if err := deviceSupports(be.Kind(), m.Arch); err != nil {
-		m.Close()
-		be.Close()
-		return nil, err
-	}
 	e := &graphEngine{be: be, m: m, alloc: be.NewAllocator(), graphs: map[graphKey]*compiled{}, queryOnly: opts.QueryOnlyAdapter}
 	if opts.Adapter != "" {
 		if e.ad, err = adapter.Load(opts.Adapter, m, be, opts.AdapterScale); err != nil {
@@ -85,19 +80,6 @@ func newGraphEngine(path string, tok *Tokenizer, opts Options) (*graphEngine, er
 		}
 	}
 	return e, nil
-}
-
-// deviceSupports refuses what a device computes wrongly. On ggml's Vulkan
-// backend the bert graph embeds as the CPU does (max abs difference 4e-5),
-// but the llama graph does not: on Mesa's lavapipe its embeddings differ
-// from the CPU's (cosine 0.68–0.87) and from one run to the next
-// (docs/ARCHITECTURE.md); until that is understood, the decoder families
-// (llama, qwen3) on Vulkan are an error, not wrong vectors.
-func deviceSupports(kind string, arch model.Arch) error {
-	if kind == "vulkan" && arch != model.Bert {
-		return fmt.Errorf("the %s family on the Vulkan backend is refused: its embeddings differ from the CPU's there (known defect); use --device cpu (or cuda)", arch)
-	}
-	return nil
 }
 
 func (e *graphEngine) close() {

@@ -19,11 +19,15 @@ import (
 // not reach the CPU tests.
 //
 // TestDeviceParity embeds the same texts on the test device
-// ($RAGTUNE_DEVICE, default vulkan) and on the CPU. Tolerances: f32 to
-// rounding (max abs difference 1e-4 on unit-scale embeddings: different
-// summation orders over 2 layers); quantized weights quantize the
+// ($RAGTUNE_DEVICE, default vulkan) and on the CPU. Tolerances: f32 weights
+// within f16 rounding, max abs difference 2e-3 on unit-scale embeddings:
+// ggml's Vulkan backend runs f32 products with f16 operands on a device
+// that has f16 arithmetic (lavapipe does; 2.5e-4 relative per product,
+// measured; GGML_VK_DISABLE_F16 makes them f32: 1e-7). Measured on
+// lavapipe: bert 4.1e-5, llama 8.4e-4. Quantized weights quantize the
 // activations on both, in different blocks, so cosine ≥ 0.999.
 func TestDeviceParity(t *testing.T) {
+	const f32Tolerance = 2e-3
 	dev := devicetest.Device(t)
 	// Made here, not read from the shared data: scripts/gpu-check runs this
 	// on a lent machine that has only the test binary.
@@ -35,13 +39,6 @@ func TestDeviceParity(t *testing.T) {
 		for _, typ := range []gguf.TensorType{gguf.F32, gguf.Q8_0, gguf.Q4_0} {
 			t.Run(fmt.Sprintf("%s/%s", arch, bindings.Type(typ)), func(t *testing.T) {
 				path := tinyModel(t, arch, typ, texts)
-				if arch == "llama" && dev.Kind() == "vulkan" {
-					_, err := Open(path, Options{Device: dev.Spec(), Threads: 2})
-					if err == nil || !strings.Contains(err.Error(), "llama family on the Vulkan backend is refused") {
-						t.Fatalf("llama on Vulkan: %v, want the refusal", err)
-					}
-					return
-				}
 				embed := func(device string) ([][]float32, bindings.Usage) {
 					e, err := Open(path, Options{Device: device, Threads: 2, Batch: 5})
 					if err != nil {
@@ -68,8 +65,8 @@ func TestDeviceParity(t *testing.T) {
 					minCos = math.Min(minCos, cosine(got[i], want[i]))
 				}
 				t.Logf("%s: max abs diff %.2g, min cosine %.6f; %s", dev.Name(), maxAbs, minCos, use.Summary())
-				if typ == gguf.F32 && !(maxAbs <= 1e-4) {
-					t.Errorf("f32: max abs difference %.3g from the CPU, want <= 1e-4", maxAbs)
+				if typ == gguf.F32 && !(maxAbs <= f32Tolerance) {
+					t.Errorf("f32: max abs difference %.3g from the CPU, want <= %g", maxAbs, f32Tolerance)
 				}
 				if !(minCos >= 0.999) {
 					t.Errorf("min cosine %.6f with the CPU, want >= 0.999", minCos)

@@ -18,7 +18,7 @@ import (
 type Inputs struct {
 	S, B   int
 	Tokens bindings.Tensor // I32 [S·B]
-	Pos    bindings.Tensor // I32 [S], shared by all sequences
+	Pos    bindings.Tensor // I32 [S·B]: each token's position in its sequence
 	Mask   bindings.Tensor // F32 [S, S, 1, B]: 0 where a query may see a key, -inf elsewhere
 	Pool   bindings.Tensor // F32 [S, 1, B]: pooling weights per token
 	// Dropout masks of LoRA inputs (trainable graphs only), each [in, S·B]:
@@ -93,7 +93,7 @@ func (b *builder) tokens() bindings.Tensor {
 
 func (b *builder) positions() bindings.Tensor {
 	if b.in.Pos.IsNil() {
-		b.in.Pos = b.ctx.NewTensor(bindings.TypeI32, b.S).SetName("positions").SetInput()
+		b.in.Pos = b.ctx.NewTensor(bindings.TypeI32, b.S*b.B).SetName("positions").SetInput()
 	}
 	return b.in.Pos
 }
@@ -125,8 +125,7 @@ func (b *builder) input() bindings.Tensor {
 		row0 := ctx.View(m.TypeEmbd, []int{m.Dim}, nil, 0)
 		x = ctx.Add(x, row0)
 	}
-	pos := ctx.GetRows(m.PosEmbd, b.positions()) // [E, S]
-	x = ctx.Reshape(ctx.Add(ctx.Reshape(x, m.Dim, b.S, b.B), pos), m.Dim, b.S*b.B)
+	x = ctx.Add(x, ctx.GetRows(m.PosEmbd, b.positions())) // [E, S·B]
 	return b.layerNorm(m.EmbNorm, x, m.Eps)
 }
 
@@ -297,8 +296,6 @@ func (b *builder) bertLayer(l Layer, x bindings.Tensor) bindings.Tensor {
 func (b *builder) llamaLayer(l Layer, x bindings.Tensor) bindings.Tensor {
 	ctx, m := b.ctx, b.m
 	rope := func(t bindings.Tensor, n int) bindings.Tensor {
-		// rope wants [d, heads, tokens]; fold the batch into heads' neighbour
-		// dimension by roping [d, n, S] slices: positions repeat per sequence.
 		t4 := b.heads(t, n)
 		return ctx.RopeNorm(t4, b.positions(), m.HeadDim(), m.RopeBase, m.Ctx)
 	}
@@ -344,9 +341,9 @@ func (in *Inputs) Set(m *Model, ids [][]int32, pad int32) error {
 		}
 	}
 	if !in.Pos.IsNil() {
-		pos := make([]int32, S)
+		pos := make([]int32, S*in.B)
 		for i := range pos {
-			pos[i] = int32(i)
+			pos[i] = int32(i % S)
 		}
 		if err := in.Pos.SetI32(pos); err != nil {
 			return err

@@ -66,14 +66,17 @@ func TestDeviceLoRAGradients(t *testing.T) {
 // device with the CPU's: LoRA on f32 bases, and QLoRA, whose frozen base
 // stays quantized in device memory and whose backward products go through
 // ggml's dequantizing copies there (the CPU uses ragtune's transpose
-// kernel). Tolerances (relative L2 per parameter): f32 1e-2, the finite-
-// difference checks' own (measured on lavapipe: 1.3e-3 to 5.7e-3, loss
-// 6e-5: its matrix products accumulate differently and the backward
-// compounds it over the layers); quantized 5e-2, because both backends
-// quantize the activations for quantized products, each in its own way, as
+// kernel). It runs on Vulkan too, where ragtune refuses whole training
+// runs (bindings.TrainingSupported) but a step's gradients are right.
+// Tolerances (relative L2 per parameter): f32 1e-2, the finite-difference
+// checks' own (measured on lavapipe: bert 5.7e-3, llama 1.7e-3, loss
+// 1e-3: Vulkan multiplies f32 with f16 operands, and the backward
+// compounds it over the layers); quantized 8e-2 (lavapipe: q8_0 bert
+// 5.2e-2, q4_0 llama 2.1e-2), because both backends quantize the
+// activations for quantized products, each in its own way, as
 // TestQuantizedBaseGradients allows against the f32 twin.
 func TestDeviceGradientsMatchCPU(t *testing.T) {
-	dev := devicetest.TrainingDevice(t)
+	dev := devicetest.Device(t)
 	queries, docs := synthPairs(200)
 	texts := append(queries, docs...)
 	for _, c := range []struct {
@@ -84,8 +87,8 @@ func TestDeviceGradientsMatchCPU(t *testing.T) {
 	}{
 		{"lora-bert-f32", "bert", gguf.F32, 1e-2},
 		{"lora-llama-f32", "llama", gguf.F32, 1e-2},
-		{"qlora-bert-q8_0", "bert", gguf.Q8_0, 5e-2},
-		{"qlora-llama-q4_0", "llama", gguf.Q4_0, 5e-2},
+		{"qlora-bert-q8_0", "bert", gguf.Q8_0, 8e-2},
+		{"qlora-llama-q4_0", "llama", gguf.Q4_0, 8e-2},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := writeTiny(t, c.arch, c.typ, texts)
