@@ -74,10 +74,12 @@ func Load(path string, m *model.Model, be *bindings.Backend, userScale float32) 
 			a.Close()
 			return nil, fmt.Errorf("%s: tensor %q adapts %q, which the model has no linear layer for", path, info.Name, base)
 		}
-		if len(info.Dims) != 2 {
+		dims, ok := matrix(info.Dims)
+		if !ok {
 			a.Close()
 			return nil, fmt.Errorf("%s: tensor %q has shape %v, want 2-D", path, info.Name, info.Dims)
 		}
+		info.Dims = dims
 		t := a.ctx.NewTensor(bindings.TypeF32, int(info.Dims[0]), int(info.Dims[1])).SetName(info.Name)
 		p := pairs[base]
 		if p == nil {

@@ -91,9 +91,11 @@ func inspect(f *gguf.File) (*Info, error) {
 			}
 			return nil, fmt.Errorf("%s: tensor %q: a LoRA adapter holds only <weight>.lora_a and <weight>.lora_b tensors", path, t.Name)
 		}
-		if len(t.Dims) != 2 {
+		dims, ok := matrix(t.Dims)
+		if !ok {
 			return nil, fmt.Errorf("%s: tensor %q has shape %s, want 2-D", path, t.Name, t.Shape())
 		}
+		t.Dims = dims
 		p := halves[base]
 		if p == nil {
 			p = &PairInfo{Base: base}
@@ -149,4 +151,17 @@ func (in *Info) Ranks() []int {
 	}
 	sort.Ints(out)
 	return out
+}
+
+// matrix reads a LoRA half's dims as 2-D. Writers drop trailing dims of 1
+// as ggml does (a rank-1 lora_a [in, 1] is stored as [in]), and llama.cpp
+// reads the missing dim as 1.
+func matrix(dims []int64) ([]int64, bool) {
+	switch len(dims) {
+	case 1:
+		return []int64{dims[0], 1}, true
+	case 2:
+		return dims, true
+	}
+	return nil, false
 }

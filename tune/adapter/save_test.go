@@ -196,3 +196,20 @@ func FuzzInspect(f *testing.F) {
 		}
 	})
 }
+
+// TestRankOneAdapter: the writer stores a rank-1 lora_a [in, 1] as 1-D, as
+// ggml does; reading it back takes the missing dim as 1, as llama.cpp does.
+func TestRankOneAdapter(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	path := filepath.Join(t.TempDir(), "r1.gguf")
+	if err := Save(path, "bert", 2, []Pair{randomPair(rng, "blk.0.ffn_up.weight", 8, 12, 1)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	info, err := Inspect(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := info.Pairs[0]; p.Rank != 1 || p.In != 8 || p.Out != 12 || !slices.Equal(p.A.Dims, []int64{8, 1}) {
+		t.Errorf("pair %+v", p)
+	}
+}
