@@ -16,11 +16,11 @@ func init() {
 		Usage:     "estimate forward, full fine-tuning and LoRA FLOPs of a model",
 		ArgsUsage: " ",
 		Flags: []ucli.Flag{
-			&ucli.StringFlag{Name: "model", Usage: "GGUF model (bert, llama or qwen3); or give the sizes below"},
+			&ucli.StringFlag{Name: "model", Usage: "GGUF model (bert, llama, qwen3 or nomic-bert); or give the sizes below"},
 			&ucli.IntFlag{Name: "rank", Usage: "LoRA rank (0: no LoRA term)"},
 			&ucli.Float64Flag{Name: "tokens", Required: true, Usage: "training tokens (examples x epochs x tokens per example)"},
 			&ucli.IntFlag{Name: "seq", Value: 256, Usage: "sequence length, for the attention term"},
-			&ucli.StringFlag{Name: "arch", Value: "bert", Usage: "without --model: bert, llama or qwen3"},
+			&ucli.StringFlag{Name: "arch", Value: "bert", Usage: "without --model: bert, llama, qwen3 or nomic-bert"},
 			&ucli.IntFlag{Name: "head-dim", Usage: "without --model: head size when it is not dim/heads (qwen3)"},
 			&ucli.IntFlag{Name: "layers", Usage: "without --model: transformer blocks"},
 			&ucli.IntFlag{Name: "dim", Usage: "without --model: hidden size"},

@@ -20,10 +20,10 @@ func modelCommand() *ucli.Command {
 		Subcommands: []*ucli.Command{
 			{
 				Name:      "init",
-				Usage:     "make a tiny random bert, llama or qwen3 model, with a vocabulary learnt from a corpus",
+				Usage:     "make a tiny random bert, llama, qwen3 or nomic-bert model, with a vocabulary learnt from a corpus",
 				ArgsUsage: " ",
 				Flags: []ucli.Flag{
-					&ucli.StringFlag{Name: "arch", Required: true, Usage: "bert, llama or qwen3"},
+					&ucli.StringFlag{Name: "arch", Required: true, Usage: "bert, llama, qwen3 or nomic-bert"},
 					&ucli.StringFlag{Name: "corpus", Required: true, Usage: "texts for the vocabulary: one per line, or JSONL with \"text\" (BEIR corpus.jsonl too)"},
 					&ucli.StringFlag{Name: "out", Required: true, Usage: "GGUF file to write"},
 					&ucli.IntFlag{Name: "layers", Usage: "blocks (default 2)"},
@@ -31,11 +31,12 @@ func modelCommand() *ucli.Command {
 					&ucli.IntFlag{Name: "heads", Usage: "attention heads (default 4)"},
 					&ucli.IntFlag{Name: "kv-heads", Usage: "key/value heads, llama and qwen3 (default heads/2)"},
 					&ucli.IntFlag{Name: "head-dim", Usage: "qwen3: head size when it is not dim/heads (Qwen3's heads are wider)"},
+					&ucli.BoolFlag{Name: "fused-qkv", Usage: "bert: one attn_qkv matrix per layer instead of attn_q/k/v (nomic-bert always has one)"},
 					&ucli.IntFlag{Name: "ff", Usage: "feed-forward width (default 128)"},
-					&ucli.IntFlag{Name: "ctx", Usage: "context length (default 64 bert, 128 llama and qwen3)"},
+					&ucli.IntFlag{Name: "ctx", Usage: "context length (default 64 bert and nomic-bert, 128 llama and qwen3)"},
 					&ucli.IntFlag{Name: "vocab", Usage: "vocabulary size, at most (default 1000)"},
 					&ucli.Uint64Flag{Name: "seed", Value: 1, Usage: "random seed of the weights"},
-					&ucli.StringFlag{Name: "pooling", Usage: "bert: mean (default), cls, last or none; qwen3: last (default), mean or cls; llama always pools the last token"},
+					&ucli.StringFlag{Name: "pooling", Usage: "bert, nomic-bert: mean (default), cls, last or none; qwen3: last (default), mean or cls; llama always pools the last token"},
 					&ucli.StringFlag{Name: "type", Value: "f32", Usage: "type of the weight matrices: f32, f16, q8_0, q4_0 or q4_k"},
 					&ucli.BoolFlag{Name: "output-head", Usage: "llama: write output.weight instead of tying it to token_embd"},
 					&ucli.StringFlag{Name: "chat-template", Usage: "llama: tokenizer.chat_template to write (a Jinja template llama.cpp recognises, e.g. ChatML's), for a tiny test generator"},
@@ -78,7 +79,7 @@ func modelInitOptions(c *ucli.Context) (modelinit.Options, error) {
 	}
 	return modelinit.Options{
 		Arch: c.String("arch"), Texts: texts,
-		Layers: c.Int("layers"), Dim: c.Int("dim"), Heads: c.Int("heads"), KVHeads: c.Int("kv-heads"), HeadDim: c.Int("head-dim"),
+		Layers: c.Int("layers"), Dim: c.Int("dim"), Heads: c.Int("heads"), KVHeads: c.Int("kv-heads"), HeadDim: c.Int("head-dim"), FusedQKV: c.Bool("fused-qkv"),
 		FF: c.Int("ff"), Ctx: c.Int("ctx"), Vocab: c.Int("vocab"), Seed: c.Uint64("seed"),
 		Pooling: c.String("pooling"), Type: typ, OutputHead: c.Bool("output-head"),
 		ChatTemplate: c.String("chat-template"),

@@ -75,7 +75,7 @@ func (e *ModelError) Error() string { return e.Path + ": " + e.Msg }
 var ErrUnsupportedArch = errors.New("unsupported architecture")
 
 // SupportedArchs are the architectures ValidateModel knows.
-var SupportedArchs = []string{"bert", "llama", "qwen3"}
+var SupportedArchs = []string{"bert", "llama", "qwen3", "nomic-bert"}
 
 // ValidateModel checks f as llama.cpp's loader would for arch ("" means
 // whatever general.architecture says): the architecture, every key it reads
@@ -135,9 +135,10 @@ type archSpec struct {
 }
 
 var archSpecs = map[string]archSpec{
-	"bert":  {epsKey: "attention.layer_norm_epsilon", read: readBert, tensors: bertTensors},
-	"llama": {epsKey: "attention.layer_norm_rms_epsilon", read: readLlama, tensors: llamaTensors},
-	"qwen3": {epsKey: "attention.layer_norm_rms_epsilon", read: readQwen3, tensors: qwen3Tensors},
+	"bert":       {epsKey: "attention.layer_norm_epsilon", read: readBert, tensors: bertTensors},
+	"llama":      {epsKey: "attention.layer_norm_rms_epsilon", read: readLlama, tensors: llamaTensors},
+	"qwen3":      {epsKey: "attention.layer_norm_rms_epsilon", read: readQwen3, tensors: qwen3Tensors},
+	"nomic-bert": {epsKey: "attention.layer_norm_epsilon", read: readBert, tensors: nomicTensors},
 }
 
 // optionalKeys are read by llama.cpp with get_key(..., required=false) for
@@ -308,28 +309,44 @@ func perLayer(f *File, key string, layers uint32, def []uint32) ([]uint32, error
 	return out, nil
 }
 
+// readBert reads bert's and nomic-bert's keys; nomic-bert also requires
+// its pooling type and rotates whole heads.
 func readBert(f *File, h *Hparams) error {
-	causal, ok, err := f.Bool("bert.attention.causal")
+	fail := func(format string, args ...any) error {
+		return &ModelError{Path: f.name(), Msg: fmt.Sprintf(format, args...)}
+	}
+	p := func(k string) string { return h.Arch + "." + k }
+	causal, ok, err := f.Bool(p("attention.causal"))
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return &ModelError{Path: f.name(), Msg: `missing required key "bert.attention.causal" (bool)`}
+		return fail("missing required key %q (bool)", p("attention.causal"))
 	}
 	h.Causal = causal
-	pool, ok, err := f.Uint32("bert.pooling_type")
+	pool, ok, err := f.Uint32(p("pooling_type"))
 	if err != nil {
 		return err
 	}
 	if ok {
 		if pool > PoolingRank {
-			return &ModelError{Path: f.name(), Msg: fmt.Sprintf("bert.pooling_type is %d, expected 0..%d", pool, PoolingRank)}
+			return fail("%s is %d, expected 0..%d", p("pooling_type"), pool, PoolingRank)
 		}
 		h.Pooling = int(pool)
+	} else if h.Arch == "nomic-bert" {
+		return fail("missing required key %q (u32)", p("pooling_type"))
 	}
 	for l := range h.Heads {
 		if h.HeadsKV[l] != h.Heads[l] {
-			return &ModelError{Path: f.name(), Msg: fmt.Sprintf("layer %d: bert needs head_count_kv (%d) equal to head_count (%d)", l, h.HeadsKV[l], h.Heads[l])}
+			return fail("layer %d: %s needs head_count_kv (%d) equal to head_count (%d)", l, h.Arch, h.HeadsKV[l], h.Heads[l])
+		}
+	}
+	if h.Arch == "nomic-bert" {
+		if rot, ok, _ := f.Uint32(p("rope.dimension_count")); ok && rot != h.HeadDimK {
+			return fail("%s %d: ragtune rotates whole heads of %d", p("rope.dimension_count"), rot, h.HeadDimK)
+		}
+		if b, ok, _ := f.Float32(p("rope.freq_base")); ok {
+			h.RopeBase = b
 		}
 	}
 	return nil
@@ -476,15 +493,7 @@ func bertTensors(h Hparams, f *File) []tensorWant {
 	}
 	for l := range int(h.Layers) {
 		b := fmt.Sprintf("blk.%d.", l)
-		gqa := h.KVGQA(l)
-		if _, fused := f.Tensor(b + "attn_qkv.weight"); fused {
-			ws = append(ws, want(b+"attn_qkv.weight", true, E, E+2*gqa), want(b+"attn_qkv.bias", false, E+2*gqa))
-		} else {
-			ws = append(ws,
-				want(b+"attn_q.weight", true, E, E), want(b+"attn_q.bias", true, E),
-				want(b+"attn_k.weight", true, E, gqa), want(b+"attn_k.bias", true, gqa),
-				want(b+"attn_v.weight", true, E, gqa), want(b+"attn_v.bias", true, gqa))
-		}
+		ws = append(ws, qkvTensors(h, f, l)...)
 		ws = append(ws,
 			want(b+"attn_output.weight", true, E, E), want(b+"attn_output.bias", false, E),
 			want(b+"attn_output_norm.weight", true, E), want(b+"attn_output_norm.bias", true, E),
@@ -499,6 +508,44 @@ func bertTensors(h Hparams, f *File) []tensorWant {
 	}
 	return append(ws, want("cls.weight", false, E, E), want("cls.bias", false, E),
 		want("cls.output.weight", false, E, nCls), want("cls.output.bias", false, nCls))
+}
+
+// qkvTensors are layer l's q, k and v projections of bert and nomic-bert:
+// one fused attn_qkv (bias optional) or three with biases.
+func qkvTensors(h Hparams, f *File, l int) []tensorWant {
+	E, gqa := h.Embd, h.KVGQA(l)
+	b := fmt.Sprintf("blk.%d.", l)
+	if _, fused := f.Tensor(b + "attn_qkv.weight"); fused {
+		return []tensorWant{want(b+"attn_qkv.weight", true, E, E+2*gqa), want(b+"attn_qkv.bias", false, E+2*gqa)}
+	}
+	return []tensorWant{
+		want(b+"attn_q.weight", true, E, E), want(b+"attn_q.bias", true, E),
+		want(b+"attn_k.weight", true, E, gqa), want(b+"attn_k.bias", true, gqa),
+		want(b+"attn_v.weight", true, E, gqa), want(b+"attn_v.bias", true, gqa)}
+}
+
+// nomicTensors: bert's encoder without a position table, with a SwiGLU
+// FFN. llama.cpp would also load (and ignore) ffn_up/ffn_down biases;
+// ragtune refuses them rather than run a graph that silently drops them.
+func nomicTensors(h Hparams, f *File) []tensorWant {
+	E, V := h.Embd, uint32(h.Vocab)
+	ws := []tensorWant{
+		want("token_embd.weight", true, E, V),
+		want("token_types.weight", false, E, h.TokenTypes),
+		want("token_embd_norm.weight", true, E),
+		want("token_embd_norm.bias", true, E),
+	}
+	for l := range int(h.Layers) {
+		b := fmt.Sprintf("blk.%d.", l)
+		ws = append(ws, qkvTensors(h, f, l)...)
+		ws = append(ws,
+			want(b+"attn_output.weight", true, E, E), want(b+"attn_output.bias", false, E),
+			want(b+"attn_output_norm.weight", true, E), want(b+"attn_output_norm.bias", true, E),
+			want(b+"ffn_up.weight", true, E, h.FF[l]), want(b+"ffn_gate.weight", true, E, h.FF[l]),
+			want(b+"ffn_down.weight", true, h.FF[l], E),
+			want(b+"layer_output_norm.weight", true, E), want(b+"layer_output_norm.bias", true, E))
+	}
+	return ws
 }
 
 func llamaTensors(h Hparams, f *File) []tensorWant {

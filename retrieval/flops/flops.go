@@ -12,11 +12,12 @@
 //
 //	attention projections  2·d·(H·dk + Hkv·dk + Hkv·dv) + 2·(H·dv)·d   (Q, K, V, output)
 //	attention scores       2·H·(dk + dv)·S'   (Q·Kᵀ and the weighted sum of V)
-//	feed-forward           2·2·d·f (bert: up, down) or 2·3·d·f (llama, qwen3: gate, up, down)
+//	feed-forward           2·2·d·f (bert: up, down) or 2·3·d·f (llama, qwen3, nomic-bert: gate, up, down)
 //
 // where S' = S for bidirectional attention (bert) and (S+1)/2 on average for
 // causal attention (llama, qwen3). qwen3's heads may be wider than d/H
-// (dk from attention.key_length), which the projection terms follow. Training: full fine-tuning ≈ 3 × forward (the
+// (dk from attention.key_length), which the projection terms follow. A
+// fused attn_qkv (nomic-bert, some bert) costs what Q, K and V cost. Training: full fine-tuning ≈ 3 × forward (the
 // backward pass costs about twice the forward); LoRA ≈ (2/3 + 2r/N) × full
 // fine-tuning, with r the rank and N the hidden size: the frozen weights
 // still need the forward and the gradient with respect to their inputs (2 of
@@ -39,7 +40,7 @@ type Layer struct {
 
 // Arch is what the estimate needs of a model.
 type Arch struct {
-	Name     string  `json:"arch"` // "bert", "llama" or "qwen3"
+	Name     string  `json:"arch"` // "bert", "llama", "qwen3" or "nomic-bert"
 	Dim      int     `json:"dim"`
 	HeadDimK int     `json:"head_dim_k"`
 	HeadDimV int     `json:"head_dim_v"`
@@ -51,8 +52,10 @@ type Arch struct {
 // sizes dim/heads (the case for bert and llama models; use WithHeadDim for
 // qwen3's wider heads).
 func Uniform(name string, layers, dim, heads, kvHeads, ff, vocab int) (Arch, error) {
-	if name != "bert" && name != "llama" && name != "qwen3" {
-		return Arch{}, fmt.Errorf("arch %q: want bert, llama or qwen3", name)
+	switch name {
+	case "bert", "llama", "qwen3", "nomic-bert":
+	default:
+		return Arch{}, fmt.Errorf("arch %q: want bert, llama, qwen3 or nomic-bert", name)
 	}
 	if layers <= 0 || dim <= 0 || heads <= 0 || ff <= 0 || vocab < 0 {
 		return Arch{}, errors.New("layers, dim, heads and ff must be positive")
@@ -82,7 +85,7 @@ func (a Arch) WithHeadDim(d int) (Arch, error) {
 	return a, nil
 }
 
-// FromGGUF reads the architecture of a bert, llama or qwen3 GGUF model (checked as
+// FromGGUF reads the architecture of a bert, llama, qwen3 or nomic-bert GGUF model (checked as
 // llama.cpp's loader would).
 func FromGGUF(path string) (Arch, error) {
 	f, err := gguf.Open(path)
@@ -106,7 +109,7 @@ func (a Arch) causal() bool { return a.Name == "llama" || a.Name == "qwen3" }
 
 // ffMatrices is the number of d×f matrices in a feed-forward block.
 func (a Arch) ffMatrices() int {
-	if a.Name == "llama" || a.Name == "qwen3" {
+	if a.Name != "bert" {
 		return 3 // SwiGLU: gate, up, down
 	}
 	return 2

@@ -80,6 +80,23 @@ func TestQwen3WideHeads(t *testing.T) {
 	}
 }
 
+func TestNomicBert(t *testing.T) {
+	// nomic-embed-text v1.5: 12 layers, d 768, 12 heads, SwiGLU ff 3072,
+	// bidirectional: 137M parameters, 23.4M of them embeddings (30528 × 768).
+	a, err := Uniform("nomic-bert", 12, 768, 12, 0, 3072, 30528)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, emb := a.Params()
+	// Per layer: 4·768² + 3·768·3072 = 9,437,184.
+	if m != 12*9437184 || emb != 30528*768 {
+		t.Fatalf("params %g %g", m, emb)
+	}
+	if p := a.Forward(8); p.AttnScores != 12*2*12*(64+64)*8 {
+		t.Fatalf("scores %g: nomic-bert attends to every position", p.AttnScores)
+	}
+}
+
 func TestUniformErrors(t *testing.T) {
 	for _, c := range [][7]any{
 		{"gpt2", 1, 8, 2, 2, 8, 0}, {"bert", 0, 8, 2, 2, 8, 0}, {"bert", 1, 9, 2, 2, 8, 0}, {"llama", 1, 8, 4, 3, 8, 0},

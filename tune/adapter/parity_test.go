@@ -31,11 +31,14 @@ func sharedTexts(t *testing.T, n int) []string {
 	return texts[:min(n, len(texts))]
 }
 
-// tinyModel writes a tiny model whose vocabulary is learnt from texts.
+// tinyModel writes a tiny model whose vocabulary is learnt from texts;
+// arch "bert+qkv" is bert with fused attn_qkv tensors.
 func tinyModel(t *testing.T, arch string, typ gguf.TensorType, texts []string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), arch+"-"+typ.String()+".gguf")
-	if _, err := modelinit.Write(path, modelinit.Options{Arch: arch, Texts: texts, Type: typ, Seed: 7}); err != nil {
+	o := modelinit.Options{Texts: texts, Type: typ, Seed: 7}
+	o.Arch, o.FusedQKV = strings.CutSuffix(arch, "+qkv")
+	if _, err := modelinit.Write(path, o); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -54,7 +57,7 @@ func randomAdapter(t *testing.T, base string, kinds []string, rank int, alpha fl
 	rng := rand.New(rand.NewPCG(seed, 1))
 	var pairs []adapter.Pair
 	for blk := 0; ; blk++ {
-		if _, ok := f.Tensor(fmt.Sprintf("blk.%d.attn_q.weight", blk)); !ok {
+		if _, ok := f.Tensor(fmt.Sprintf("blk.%d.attn_output.weight", blk)); !ok {
 			break
 		}
 		for _, k := range kinds {
@@ -134,12 +137,15 @@ func deltaError(base, a, b [][]float32) float64 {
 
 // bStd sizes B so the adapter moves embeddings clearly but not wildly:
 // bert's post-norms and mean pooling absorb much more than llama's pre-norms.
-var bStd = map[string]float64{"bert": 0.3, "llama": 0.05, "qwen3": 0.05}
+var bStd = map[string]float64{"bert": 0.3, "llama": 0.05, "qwen3": 0.05, "nomic-bert": 0.3, "bert+qkv": 0.3}
 
 var parityTargets = map[string][]string{
 	"bert":  {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_up", "ffn_down"},
 	"llama": {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"},
 	"qwen3": {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"},
+	// llama.cpp applies an adapter of a fused attn_qkv to the whole matrix.
+	"nomic-bert": {"attn_qkv", "attn_output", "ffn_gate", "ffn_up", "ffn_down"},
+	"bert+qkv":   {"attn_qkv", "attn_output", "ffn_up", "ffn_down"},
 }
 
 // TestParityWithLlamaCpp is the done criterion of the adapter export: one
@@ -148,7 +154,7 @@ var parityTargets = map[string][]string{
 // embeddings (cosine ≥ 0.9999 on an f32 base).
 func TestParityWithLlamaCpp(t *testing.T) {
 	texts := sharedTexts(t, 500) // vocabulary; the first 20 are embedded
-	for _, arch := range []string{"bert", "llama", "qwen3"} {
+	for _, arch := range []string{"bert", "llama", "qwen3", "nomic-bert", "bert+qkv"} {
 		t.Run(arch, func(t *testing.T) {
 			base := tinyModel(t, arch, gguf.F32, texts)
 			ad := randomAdapter(t, base, parityTargets[arch], 4, 8, 11, bStd[arch])
@@ -230,7 +236,7 @@ func TestMergeQuantizedBase(t *testing.T) {
 // Merge writes, including the fallback types of a q4_k merge of a tiny model.
 func TestLlamaCppLoadsEveryMergeType(t *testing.T) {
 	texts := sharedTexts(t, 200)
-	for _, arch := range []string{"bert", "llama", "qwen3"} {
+	for _, arch := range []string{"bert", "llama", "qwen3", "nomic-bert"} {
 		base := tinyModel(t, arch, gguf.F32, texts)
 		ad := randomAdapter(t, base, parityTargets[arch], 2, 0, 13, bStd[arch])
 		for _, typ := range adapter.MergeTypes {
@@ -254,7 +260,7 @@ func TestLlamaCppLoadsEveryMergeType(t *testing.T) {
 // agree: the done criterion with a really trained adapter.
 func TestParityTrainedAdapter(t *testing.T) {
 	texts := sharedTexts(t, 500)
-	for _, arch := range []string{"bert", "llama", "qwen3"} {
+	for _, arch := range []string{"bert", "llama", "qwen3", "nomic-bert", "bert+qkv"} {
 		t.Run(arch, func(t *testing.T) {
 			base := tinyModel(t, arch, gguf.F32, texts)
 			ad := trainAdapter(t, base, parityTargets[arch], texts[20:84])

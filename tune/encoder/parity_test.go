@@ -41,10 +41,12 @@ func realTexts(t testing.TB, n int) []string {
 	return append(texts, "", "Ünïcödé façade — naïve café, 日本語のテキスト", long)
 }
 
-// tinyModel writes a model made from the texts.
+// tinyModel writes a model made from the texts; arch "bert+qkv" is bert
+// with fused attn_qkv tensors.
 func tinyModel(t testing.TB, arch string, typ gguf.TensorType, texts []string) string {
 	path := filepath.Join(t.TempDir(), fmt.Sprintf("%s-%d.gguf", arch, typ))
 	o := modelinit.Options{Arch: arch, Texts: texts, Seed: 7, Type: typ, Dim: 64, Layers: 2, Heads: 4, FF: 128, Vocab: 800}
+	o.Arch, o.FusedQKV = strings.CutSuffix(arch, "+qkv")
 	if arch == "llama" || arch == "qwen3" {
 		o.KVHeads = 2
 	}
@@ -71,7 +73,7 @@ func cosine(a, b []float32) float64 {
 // llama.cpp's on the same GGUF and texts.
 func TestParityWithLlamaCpp(t *testing.T) {
 	texts := realTexts(t, 24)
-	for _, arch := range []string{"bert", "llama", "qwen3"} {
+	for _, arch := range []string{"bert", "llama", "qwen3", "nomic-bert", "bert+qkv"} {
 		for _, typ := range []gguf.TensorType{gguf.F32, gguf.F16, gguf.Q8_0, gguf.Q4_0} {
 			t.Run(fmt.Sprintf("%s/%s", arch, bindings.Type(typ)), func(t *testing.T) {
 				path := tinyModel(t, arch, typ, texts)
@@ -121,7 +123,7 @@ func TestParityWithLlamaCpp(t *testing.T) {
 // only the documented truncation added.
 func TestTokensEqualLlamaCpp(t *testing.T) {
 	texts := realTexts(t, 50)
-	for _, arch := range []string{"bert", "llama", "qwen3"} {
+	for _, arch := range []string{"bert", "llama", "qwen3", "nomic-bert"} {
 		path := tinyModel(t, arch, gguf.F32, texts)
 		enc, err := Open(path, Options{})
 		if err != nil {
@@ -137,7 +139,7 @@ func TestTokensEqualLlamaCpp(t *testing.T) {
 				t.Fatal(err)
 			}
 			want, _ := vocab.Tokenize(text, true, false)
-			if arch != "bert" && want[len(want)-1] != vocab.EOS() {
+			if (arch == "llama" || arch == "qwen3") && want[len(want)-1] != vocab.EOS() {
 				want = append(want, vocab.EOS())
 			}
 			if len(want) > enc.Tokenizer().MaxTokens() {

@@ -30,7 +30,7 @@ func NewTokenizer(path string, cfg model.Config, maxTokens int) (*Tokenizer, err
 		maxTokens = cfg.Ctx
 	}
 	t := &Tokenizer{vocab: v, arch: cfg.Arch, maxTokens: maxTokens}
-	if cfg.Arch == model.Bert {
+	if !cfg.Arch.Decoder() {
 		t.end = v.SEP()
 	} else {
 		t.end = v.EOS()
@@ -44,7 +44,7 @@ func (t *Tokenizer) Close() { t.vocab.Close() }
 // MaxTokens is the longest sequence Encode returns.
 func (t *Tokenizer) MaxTokens() int { return t.maxTokens }
 
-// Encode tokenizes one text. bert texts get [CLS] … [SEP]; llama texts get
+// Encode tokenizes one text. bert and nomic-bert texts get [CLS] … [SEP]; llama texts get
 // <s> … </s> (e5-mistral and Linq pool the final </s>, which llama.cpp only
 // appends when the vocabulary asks); qwen3 texts end with <|endoftext|>. A text longer than MaxTokens is cut as
 // Hugging Face tokenizers cut it: its first MaxTokens-1 tokens, then the end

@@ -1,7 +1,8 @@
 // Package model builds ragtune's own ggml graphs of embedding models read
 // from GGUF files: the bert family (all-MiniLM-L6-v2, bge-small, e5-small),
 // the llama family used as embedders (e5-mistral-7b-instruct,
-// Linq-Embed-Mistral) and qwen3 (Qwen3-Embedding). The same graph serves inference and training: every
+// Linq-Embed-Mistral), qwen3 (Qwen3-Embedding) and nomic-bert
+// (nomic-embed-text). The same graph serves inference and training: every
 // linear layer can carry a LoRA pair, and a trainable build swaps the ops
 // ggml cannot differentiate (LayerNorm, GELU) for differentiable compositions.
 package model
@@ -16,10 +17,15 @@ import (
 type Arch string
 
 const (
-	Bert  Arch = "bert"
-	Llama Arch = "llama"
-	Qwen3 Arch = "qwen3"
+	Bert      Arch = "bert"
+	Llama     Arch = "llama"
+	Qwen3     Arch = "qwen3"
+	NomicBert Arch = "nomic-bert"
 )
+
+// postNorm reports whether the family is a post-LayerNorm encoder (bert,
+// nomic-bert): embeddings LayerNorm-ed, norms after each residual add.
+func (a Arch) postNorm() bool { return a == Bert || a == NomicBert }
 
 // Decoder reports whether the family is a pre-RMSNorm causal decoder
 // (token embeddings in, a final output_norm before pooling).
@@ -94,8 +100,10 @@ func (c Config) HeadDim() int {
 func ReadConfig(f *gguf.File) (Config, error) {
 	arch := f.Architecture()
 	c := Config{Arch: Arch(arch)}
-	if c.Arch != Bert && c.Arch != Llama && c.Arch != Qwen3 {
-		return c, fmt.Errorf("%s: architecture %q is not supported (want bert, llama or qwen3)", f.Path, arch)
+	switch c.Arch {
+	case Bert, Llama, Qwen3, NomicBert:
+	default:
+		return c, fmt.Errorf("%s: architecture %q is not supported (want bert, llama, qwen3 or nomic-bert)", f.Path, arch)
 	}
 	u32 := func(key string, required bool) (int, error) {
 		full := arch + "." + key
@@ -156,13 +164,13 @@ func ReadConfig(f *gguf.File) (Config, error) {
 	}
 	c.Vocab = len(tokens)
 	switch c.Arch {
-	case Bert:
-		eps, ok, err := f.Float32("bert.attention.layer_norm_epsilon")
+	case Bert, NomicBert:
+		eps, ok, err := f.Float32(arch + ".attention.layer_norm_epsilon")
 		if err != nil || !ok {
-			return c, fmt.Errorf("%s: missing or malformed key \"bert.attention.layer_norm_epsilon\" (%v)", f.Path, err)
+			return c, fmt.Errorf("%s: missing or malformed key %q (%v)", f.Path, arch+".attention.layer_norm_epsilon", err)
 		}
 		c.Eps = eps
-		p, ok, err := f.Uint32("bert.pooling_type")
+		p, ok, err := f.Uint32(arch + ".pooling_type")
 		if err != nil {
 			return c, err
 		}
@@ -171,7 +179,21 @@ func ReadConfig(f *gguf.File) (Config, error) {
 			c.Pooling = Pooling(p)
 		}
 		if c.Pooling < PoolMean || c.Pooling > PoolLast {
-			return c, fmt.Errorf("%s: bert.pooling_type %d is not mean, cls or last", f.Path, p)
+			return c, fmt.Errorf("%s: %s.pooling_type %d is not mean, cls or last", f.Path, arch, p)
+		}
+		if c.Arch == NomicBert {
+			// nomic-bert rotates whole heads (NeoX) from rope.freq_base.
+			c.RopeBase = 10000
+			if v, ok, err := f.Float32("nomic-bert.rope.freq_base"); err != nil {
+				return c, err
+			} else if ok {
+				c.RopeBase = v
+			}
+			if v, ok, err := f.Uint32("nomic-bert.rope.dimension_count"); err != nil {
+				return c, err
+			} else if ok && int(v) != c.HeadDim() {
+				return c, fmt.Errorf("%s: nomic-bert.rope.dimension_count %d differs from the head size %d", f.Path, v, c.HeadDim())
+			}
 		}
 	case Llama, Qwen3:
 		if err := readDecoder(f, &c); err != nil {

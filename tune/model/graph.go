@@ -113,11 +113,12 @@ func (b *builder) poolWeights() bindings.Tensor {
 }
 
 // input embeds the tokens: for bert with token-type and position
-// embeddings and LayerNorm, for llama the token embeddings alone.
+// embeddings and LayerNorm (nomic-bert: no position table), for the
+// decoders the token embeddings alone.
 func (b *builder) input() bindings.Tensor {
 	ctx, m := b.ctx, b.m
 	x := ctx.GetRows(m.TokEmbd, b.tokens()) // [E, S·B]
-	if m.Arch != Bert {
+	if !m.Arch.postNorm() {
 		return x
 	}
 	if !m.TypeEmbd.IsNil() {
@@ -125,7 +126,9 @@ func (b *builder) input() bindings.Tensor {
 		row0 := ctx.View(m.TypeEmbd, []int{m.Dim}, nil, 0)
 		x = ctx.Add(x, row0)
 	}
-	x = ctx.Add(x, ctx.GetRows(m.PosEmbd, b.positions())) // [E, S·B]
+	if !m.PosEmbd.IsNil() {
+		x = ctx.Add(x, ctx.GetRows(m.PosEmbd, b.positions())) // [E, S·B]
+	}
 	return b.layerNorm(m.EmbNorm, x, m.Eps)
 }
 
@@ -135,6 +138,8 @@ func (b *builder) layer(l int, x bindings.Tensor) bindings.Tensor {
 		return b.bertLayer(b.m.Layers[l], x)
 	case Qwen3:
 		return b.qwen3Layer(b.m.Layers[l], x)
+	case NomicBert:
+		return b.nomicLayer(b.m.Layers[l], x)
 	}
 	return b.llamaLayer(b.m.Layers[l], x)
 }
@@ -282,9 +287,7 @@ func (b *builder) heads(x bindings.Tensor, n int) bindings.Tensor {
 // bertLayer is a post-norm encoder block with non-causal attention.
 func (b *builder) bertLayer(l Layer, x bindings.Tensor) bindings.Tensor {
 	ctx, m := b.ctx, b.m
-	q := b.heads(b.linear(l.Q, x), m.Heads)
-	k := b.heads(b.linear(l.K, x), m.KVHeads)
-	v := b.heads(b.linear(l.V, x), m.KVHeads)
+	q, k, v := b.qkv(l, x)
 	a := b.linear(l.O, b.attention(q, k, v, b.mask()))
 	h := b.layerNorm(l.AttnNorm, ctx.Add(a, x), m.Eps)
 	f := b.linear(l.Down, b.gelu(b.linear(l.Up, h)))

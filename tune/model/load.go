@@ -19,10 +19,12 @@ type Norm struct{ W, B bindings.Tensor }
 
 // Layer is one transformer block. For bert AttnNorm and FFNNorm are the
 // post-norms (attn_output_norm, layer_output_norm); for llama the pre-norms
-// (attn_norm, ffn_norm). Gate is only set for the decoders; QNorm and
-// KNorm (per-head RMSNorm gains of queries and keys) for qwen3.
+// (attn_norm, ffn_norm). Gate is only set for the SwiGLU families; QNorm
+// and KNorm (per-head RMSNorm gains of queries and keys) for qwen3. QKV
+// replaces Q, K and V in files that fuse them (nomic-bert, some bert).
 type Layer struct {
 	Q, K, V, O        Linear
+	QKV               Linear
 	Up, Down, Gate    Linear
 	AttnNorm, FFNNorm Norm
 	QNorm, KNorm      Norm
@@ -128,7 +130,7 @@ func (m *Model) WeightBytes() int { return m.buf.Size() }
 func (m *Model) Linears() []Linear {
 	var out []Linear
 	for _, l := range m.Layers {
-		for _, lin := range []Linear{l.Q, l.K, l.V, l.O, l.Gate, l.Up, l.Down} {
+		for _, lin := range []Linear{l.QKV, l.Q, l.K, l.V, l.O, l.Gate, l.Up, l.Down} {
 			if !lin.W.IsNil() {
 				out = append(out, lin)
 			}
@@ -231,11 +233,13 @@ func (l *loader) declare() {
 	c := l.m.Config
 	E, F, V := c.Dim, c.FF, c.Vocab
 	l.m.TokEmbd = l.tensor("token_embd.weight", false, E, V)
-	if c.Arch == Bert {
+	if c.Arch.postNorm() {
 		if info, ok := l.f.Tensor("token_types.weight"); ok && len(info.Dims) >= 2 {
 			l.m.TypeEmbd = l.tensor("token_types.weight", false, E, int(info.Dims[1]))
 		}
-		l.m.PosEmbd = l.tensor("position_embd.weight", false, E, c.Ctx)
+		if c.Arch == Bert { // nomic-bert rotates instead
+			l.m.PosEmbd = l.tensor("position_embd.weight", false, E, c.Ctx)
+		}
 		l.m.EmbNorm = l.norm("token_embd_norm", true)
 	}
 	hd := c.HeadDim()
@@ -245,12 +249,12 @@ func (l *loader) declare() {
 		switch c.Arch {
 		case Bert:
 			if _, fused := l.f.Tensor(p + "attn_qkv.weight"); fused {
-				l.err = fmt.Errorf("%s: fused attn_qkv tensors are not supported yet", l.f.Path)
-				return
+				ly.QKV = l.linear(p+"attn_qkv", E, 3*E, true)
+			} else {
+				ly.Q = l.linear(p+"attn_q", E, E, false)
+				ly.K = l.linear(p+"attn_k", E, E, false)
+				ly.V = l.linear(p+"attn_v", E, E, false)
 			}
-			ly.Q = l.linear(p+"attn_q", E, E, false)
-			ly.K = l.linear(p+"attn_k", E, E, false)
-			ly.V = l.linear(p+"attn_v", E, E, false)
 			ly.O = l.linear(p+"attn_output", E, E, true)
 			ly.AttnNorm = l.norm(p+"attn_output_norm", true)
 			ly.Up = l.linear(p+"ffn_up", E, F, true)
@@ -268,6 +272,8 @@ func (l *loader) declare() {
 			ly.Down = l.linear(p+"ffn_down", F, E, true)
 		case Qwen3:
 			ly = l.qwen3Layer(p)
+		case NomicBert:
+			ly = l.nomicLayer(p)
 		}
 		l.m.Layers = append(l.m.Layers, ly)
 	}

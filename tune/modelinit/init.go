@@ -1,5 +1,5 @@
 // Package modelinit makes, describes and re-encodes model files in
-// llama.cpp's exact GGUF format: tiny random bert, llama and qwen3 models with a
+// llama.cpp's exact GGUF format: tiny random bert, llama, qwen3 and nomic-bert models with a
 // vocabulary learnt from a corpus (ragtune model init), a summary of any
 // model or adapter file (model info), and quantization of a model's weight
 // matrices with ggml's own quantizers (model quantize).
@@ -21,17 +21,18 @@ import (
 // Options describe a model to create. Zero sizes take the architecture's
 // defaults (see Defaults).
 type Options struct {
-	Arch       string   // "bert", "llama" or "qwen3"
+	Arch       string   // "bert", "llama", "qwen3" or "nomic-bert"
 	Texts      []string // corpus the vocabulary is learnt from
 	Vocabulary *Vocab   // a vocabulary built before (BuildWordPiece for bert, BuildSentencePiece for llama, BuildByteBPE for qwen3); Texts and Vocab are then unused
 	Layers     int
 	Dim        int // hidden size (embedding_length)
 	Heads      int
-	KVHeads    int // llama, qwen3 (GQA); bert requires Heads
-	HeadDim    int // qwen3: head size when it is not Dim/Heads (written as attention.key_length)
-	FF         int // feed-forward width
-	Ctx        int // context length (bert: rows of position_embd)
-	Vocab      int // vocabulary size (upper bound; a small corpus may give fewer)
+	KVHeads    int  // llama, qwen3 (GQA); bert requires Heads
+	HeadDim    int  // qwen3: head size when it is not Dim/Heads (written as attention.key_length)
+	FusedQKV   bool // bert: one attn_qkv matrix (and bias) per layer instead of attn_q/k/v
+	FF         int  // feed-forward width
+	Ctx        int  // context length (bert: rows of position_embd)
+	Vocab      int  // vocabulary size (upper bound; a small corpus may give fewer)
 	Seed       uint64
 	Pooling    string          // bert: mean, cls or last (qwen3 too, default last); llama pools the last token
 	Type       gguf.TensorType // type of 2-D weight matrices: F32, F16, Q8_0, Q4_0, Q4_K
@@ -82,8 +83,13 @@ var poolingTypes = map[string]uint32{"none": gguf.PoolingNone, "mean": gguf.Pool
 
 // check refuses options llama.cpp could not load or that make no model.
 func (o *Options) check() error {
-	if o.Arch != "bert" && o.Arch != "llama" && o.Arch != "qwen3" {
-		return fmt.Errorf("--arch %q: expected bert, llama or qwen3", o.Arch)
+	switch o.Arch {
+	case "bert", "llama", "qwen3", "nomic-bert":
+	default:
+		return fmt.Errorf("--arch %q: expected bert, llama, qwen3 or nomic-bert", o.Arch)
+	}
+	if o.FusedQKV && o.Arch != "bert" {
+		return fmt.Errorf("--fused-qkv is for bert (nomic-bert is always fused, the decoders never)")
 	}
 	if o.HeadDim < 0 || (o.HeadDim > 0 && o.Arch != "qwen3") {
 		return fmt.Errorf("--head-dim %d: only qwen3 sets a head size other than --dim/--heads", o.HeadDim)
@@ -102,9 +108,12 @@ func (o *Options) check() error {
 	if o.Dim%o.Heads != 0 && o.HeadDim == 0 {
 		return fmt.Errorf("--dim %d is not divisible by --heads %d", o.Dim, o.Heads)
 	}
-	if o.Arch == "bert" {
+	if o.Arch == "bert" || o.Arch == "nomic-bert" {
 		if o.KVHeads != o.Heads {
-			return fmt.Errorf("--kv-heads %d: bert has no grouped-query attention (must equal --heads %d)", o.KVHeads, o.Heads)
+			return fmt.Errorf("--kv-heads %d: %s has no grouped-query attention (must equal --heads %d)", o.KVHeads, o.Arch, o.Heads)
+		}
+		if hd := o.Dim / o.Heads; o.Arch == "nomic-bert" && hd%2 != 0 {
+			return fmt.Errorf("head size %d (--dim/--heads) must be even for rotary embeddings", hd)
 		}
 		if _, ok := poolingTypes[o.Pooling]; !ok {
 			return fmt.Errorf("--pooling %q: expected mean, cls, last or none", o.Pooling)
@@ -168,7 +177,7 @@ func Build(o Options) (*Result, error) {
 	v, err := o.Vocabulary, error(nil)
 	switch {
 	case v != nil:
-	case o.Arch == "bert":
+	case o.Arch == "bert" || o.Arch == "nomic-bert":
 		v, err = BuildWordPiece(o.Texts, o.Vocab)
 	case o.Arch == "qwen3":
 		v, err = BuildByteBPE(o.Texts, o.Vocab)
@@ -183,6 +192,9 @@ func Build(o Options) (*Result, error) {
 	case "bert":
 		m.bertKVs(v)
 		m.bertTensors(len(v.Tokens))
+	case "nomic-bert":
+		m.bertKVs(v)
+		m.nomicTensors(len(v.Tokens))
 	case "qwen3":
 		m.qwen3KVs(v)
 		m.qwen3Tensors(len(v.Tokens))
@@ -253,18 +265,24 @@ func (m *maker) fileType() {
 	}
 }
 
+// bertKVs writes the keys of bert and nomic-bert (which adds its rotary
+// base: nomic-embed-text's 1000).
 func (m *maker) bertKVs(v *Vocab) {
 	o := m.o
-	m.general("bert")
-	m.set("bert.block_count", u32(o.Layers))
-	m.set("bert.context_length", u32(o.Ctx))
-	m.set("bert.embedding_length", u32(o.Dim))
-	m.set("bert.feed_forward_length", u32(o.FF))
-	m.set("bert.attention.head_count", u32(o.Heads))
-	m.set("bert.attention.layer_norm_epsilon", gguf.Of(float32(1e-12)))
+	a := o.Arch
+	m.general(a)
+	m.set(a+".block_count", u32(o.Layers))
+	m.set(a+".context_length", u32(o.Ctx))
+	m.set(a+".embedding_length", u32(o.Dim))
+	m.set(a+".feed_forward_length", u32(o.FF))
+	m.set(a+".attention.head_count", u32(o.Heads))
+	m.set(a+".attention.layer_norm_epsilon", gguf.Of(float32(1e-12)))
+	if a == "nomic-bert" {
+		m.set(a+".rope.freq_base", gguf.Of(float32(1000)))
+	}
 	m.fileType()
-	m.set("bert.attention.causal", gguf.Of(false))
-	m.set("bert.pooling_type", gguf.Of(poolingTypes[o.Pooling]))
+	m.set(a+".attention.causal", gguf.Of(false))
+	m.set(a+".pooling_type", gguf.Of(poolingTypes[o.Pooling]))
 	m.set("tokenizer.ggml.token_type_count", u32(2))
 	m.set("tokenizer.ggml.model", gguf.Of("bert"))
 	m.set("tokenizer.ggml.tokens", gguf.ArrayOf(v.Tokens))
@@ -376,9 +394,14 @@ func (m *maker) bertTensors(vocab int) {
 	m.vector("token_embd_norm.bias", E, 0)
 	for l := range o.Layers {
 		b := fmt.Sprintf("blk.%d.", l)
-		for _, p := range []string{"attn_q", "attn_k", "attn_v"} {
-			m.matrix(b+p+".weight", E, E)
-			m.vector(b+p+".bias", E, 0)
+		if o.FusedQKV {
+			m.matrix(b+"attn_qkv.weight", E, 3*E)
+			m.vector(b+"attn_qkv.bias", 3*E, 0)
+		} else {
+			for _, p := range []string{"attn_q", "attn_k", "attn_v"} {
+				m.matrix(b+p+".weight", E, E)
+				m.vector(b+p+".bias", E, 0)
+			}
 		}
 		m.matrix(b+"attn_output.weight", E, E)
 		m.vector(b+"attn_output.bias", E, 0)

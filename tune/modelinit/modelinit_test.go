@@ -42,15 +42,19 @@ func TestLlamaCppLoadsEveryModel(t *testing.T) {
 	texts := sharedTexts(t, 0)
 	train, held := texts[:800], texts[5900:5950]
 	dir := t.TempDir()
-	for _, arch := range []string{"bert", "llama", "qwen3"} {
-		build := map[string]func([]string, int) (*Vocab, error){"bert": BuildWordPiece, "llama": BuildSentencePiece, "qwen3": BuildByteBPE}[arch]
+	for _, arch := range []string{"bert", "llama", "qwen3", "nomic-bert", "bert+qkv"} {
+		build := map[string]func([]string, int) (*Vocab, error){"llama": BuildSentencePiece, "qwen3": BuildByteBPE}[arch]
+		if build == nil {
+			build = BuildWordPiece
+		}
 		vocab, err := build(train, 1000)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, typ := range []gguf.TensorType{gguf.F32, gguf.F16, gguf.Q8_0, gguf.Q4_0, gguf.Q4_K} {
 			t.Run(arch+"/"+typ.String(), func(t *testing.T) {
-				o := Options{Arch: arch, Vocabulary: vocab, Type: typ}
+				o := Options{Vocabulary: vocab, Type: typ}
+				o.Arch, o.FusedQKV = strings.CutSuffix(arch, "+qkv")
 				if typ == gguf.Q4_K {
 					o.Dim, o.FF = 256, 256
 				}
@@ -64,7 +68,7 @@ func TestLlamaCppLoadsEveryModel(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer f.Close()
-				hp, err := gguf.ValidateModel(f, arch)
+				hp, err := gguf.ValidateModel(f, o.Arch)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -79,11 +83,20 @@ func TestLlamaCppLoadsEveryModel(t *testing.T) {
 				if m.NEmbd() != int(hp.Embd) || m.VocabSize() != hp.Vocab {
 					t.Errorf("llama.cpp sees n_embd %d, vocab %d", m.NEmbd(), m.VocabSize())
 				}
-				checkTokenization(t, m, arch, held)
-				checkForward(t, m, arch)
+				checkTokenization(t, m, tokenizerOf(o.Arch), held)
+				checkForward(t, m, tokenizerOf(o.Arch))
 			})
 		}
 	}
+}
+
+// tokenizerOf names the family whose tokenizer arch uses: nomic-bert's
+// is bert's.
+func tokenizerOf(arch string) string {
+	if arch == "nomic-bert" {
+		return "bert"
+	}
+	return arch
 }
 
 func checkTokenization(t *testing.T, m *bindings.LlamaModel, arch string, texts []string) {

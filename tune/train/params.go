@@ -99,7 +99,7 @@ func (c LoRAConfig) ExportAlpha() float32 {
 }
 
 // TargetKinds lists the layer kinds LoRA can adapt.
-var TargetKinds = []string{"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}
+var TargetKinds = []string{"attn_q", "attn_k", "attn_v", "attn_qkv", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}
 
 // LoRASet is the adapter being trained: its tensors live in their own
 // context and buffer; the model's graphs pick them up through m.Adapters.
@@ -143,10 +143,17 @@ func AttachLoRA(m *model.Model, be *bindings.Backend, cfg LoRAConfig, rng *rand.
 		want[t] = true
 	}
 	var layers []model.Linear
+	fused := false
 	for _, l := range m.Linears() {
+		fused = fused || kindOf(l.Name) == "attn_qkv"
 		if want[kindOf(l.Name)] {
 			layers = append(layers, l)
 		}
+	}
+	if fused && (want["attn_q"] || want["attn_k"] || want["attn_v"]) {
+		// llama.cpp applies an adapter to a whole tensor, and these files
+		// have no separate q, k or v tensor to carry one.
+		return nil, fmt.Errorf("the model fuses q, k and v into one attn_qkv matrix per layer: target attn_qkv instead of attn_q/attn_k/attn_v (one LoRA pair over the fused matrix, which llama.cpp applies)")
 	}
 	if len(layers) == 0 {
 		return nil, fmt.Errorf("the model has no layer among the LoRA targets %v", cfg.Targets)
@@ -272,7 +279,7 @@ func FullParams(m *model.Model) ([]*Param, error) {
 	try(m.EmbNorm.W, false)
 	try(m.EmbNorm.B, false)
 	for _, l := range m.Layers {
-		for _, lin := range []model.Linear{l.Q, l.K, l.V, l.O, l.Gate, l.Up, l.Down} {
+		for _, lin := range []model.Linear{l.QKV, l.Q, l.K, l.V, l.O, l.Gate, l.Up, l.Down} {
 			try(lin.W, true)
 			try(lin.B, false)
 		}
