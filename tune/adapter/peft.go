@@ -245,7 +245,7 @@ func toPEFT(f *gguf.File, arch string, p PairInfo, base *baseModel) ([]peftModul
 		if kind == "attn_k" {
 			heads = base.hp.HeadsKV[blk]
 		}
-		order, err := ropeOrder(p.Out, int(heads))
+		order, err := hf.RopeRowOrder(p.Out, int(heads))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p.Base, err)
 		}

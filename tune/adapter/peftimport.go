@@ -354,7 +354,7 @@ func toGGUFPairs(base *baseModel, pairs []*importedPair, alpha float32) ([]Pair,
 			if kind == "attn_k" {
 				heads = base.hp.HeadsKV[blockOf(p.to.tensor)]
 			}
-			order, err := ropeOrder(p.out, int(heads))
+			order, err := hf.RopeRowOrder(p.out, int(heads))
 			if err != nil {
 				return nil, nil, fmt.Errorf("%s: %w", p.module, err)
 			}

@@ -1,7 +1,6 @@
 package adapter
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 )
@@ -34,26 +33,6 @@ func gatherRows(m []float32, width int, order []int) []float32 {
 		out = append(out, m[r*width:(r+1)*width]...)
 	}
 	return out
-}
-
-// ropeOrder is where Hugging Face's rows of a llama q or k projection went
-// in llama.cpp's file: its converter stores each head's two rotary halves
-// interleaved (reshape [heads, 2, hd/2] and swap the last two axes), since
-// its rope rotates adjacent pairs. order[hfRow] = ggufRow.
-func ropeOrder(rows, heads int) ([]int, error) {
-	if heads < 1 || rows%heads != 0 || (rows/heads)%2 != 0 {
-		return nil, fmt.Errorf("%d rows do not split into %d heads of an even size", rows, heads)
-	}
-	hd := rows / heads
-	order := make([]int, rows)
-	for h := 0; h < heads; h++ {
-		for half := 0; half < 2; half++ {
-			for j := 0; j < hd/2; j++ {
-				order[h*hd+half*hd/2+j] = h*hd + 2*j + half
-			}
-		}
-	}
-	return order, nil
 }
 
 // inverse turns order[i] = j into inv[j] = i.

@@ -547,38 +547,32 @@ func addOne(read func() ([]float32, error)) ([]float32, error) {
 	return v, err
 }
 
-// permuteRoPE reorders the rows of a q or k projection from Hugging Face's
-// rotate-half layout to llama.cpp's adjacent pairs: within each head, row
-// 2j+s takes old row s·d/2 + j. cols is the row length (1 for a bias).
+// permuteRoPE reorders the rows of a q or k projection (or its bias, one
+// value per row) from Hugging Face's order to llama.cpp's (hf.RopeRowOrder).
 func permuteRoPE(read func() ([]float32, error), heads, cols int) ([]float32, error) {
 	v, err := read()
 	if err != nil {
 		return nil, err
 	}
-	rows := len(v) / cols
-	if rows%heads != 0 || (rows/heads)%2 != 0 {
-		return nil, fmt.Errorf("%d rows do not split into %d heads of even size", rows, heads)
-	}
-	return permuteRows(v, heads, rows/heads, cols, false), nil
+	return permuteRows(v, heads, cols, false)
 }
 
-// permuteRows moves rows between the rotate-half and adjacent-pair layouts
-// (inverse undoes it).
-func permuteRows(v []float32, heads, d, cols int, inverse bool) []float32 {
-	out := make([]float32, len(v))
-	for h := 0; h < heads; h++ {
-		for j := 0; j < d/2; j++ {
-			for s := 0; s < 2; s++ {
-				pair, half := h*d+2*j+s, h*d+s*d/2+j
-				dst, src := pair, half
-				if inverse {
-					dst, src = half, pair
-				}
-				copy(out[dst*cols:(dst+1)*cols], v[src*cols:(src+1)*cols])
-			}
-		}
+// permuteRows moves rows of v (cols values each) from Hugging Face's
+// rotary order to llama.cpp's, or back with inverse.
+func permuteRows(v []float32, heads, cols int, inverse bool) ([]float32, error) {
+	order, err := hf.RopeRowOrder(len(v)/cols, heads)
+	if err != nil {
+		return nil, err
 	}
-	return out
+	out := make([]float32, len(v))
+	for hfRow, ggufRow := range order {
+		dst, src := ggufRow, hfRow
+		if inverse {
+			dst, src = hfRow, ggufRow
+		}
+		copy(out[dst*cols:(dst+1)*cols], v[src*cols:(src+1)*cols])
+	}
+	return out, nil
 }
 
 // weightType follows the converter and llama-quantize: vectors and norms stay

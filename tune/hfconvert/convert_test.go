@@ -384,11 +384,12 @@ func TestPermuteRoPE(t *testing.T) {
 	for i := range rows {
 		rows[i] = float32(i)
 	}
-	p := permuteRows(rows, 2, 6, 2, false)
+	p, err := permuteRows(rows, 2, 2, false)
+	must(t, err)
 	if fmt.Sprint(p[:12]) != fmt.Sprint([]float32{0, 1, 6, 7, 2, 3, 8, 9, 4, 5, 10, 11}) {
 		t.Errorf("permuted %v", p[:12])
 	}
-	if back := permuteRows(p, 2, 6, 2, true); fmt.Sprint(back) != fmt.Sprint(rows) {
+	if back, err := permuteRows(p, 2, 2, true); err != nil || fmt.Sprint(back) != fmt.Sprint(rows) {
 		t.Errorf("inverse gives %v", back)
 	}
 	if _, err := permuteRoPE(func() ([]float32, error) { return bias[:10], nil }, 2, 1); err == nil {

@@ -122,8 +122,7 @@ func Export(in, outDir string, o ExportOptions) (*ExportReport, error) {
 				if err != nil {
 					return nil, err
 				}
-				rows := len(v) / cols
-				return permuteRows(v, h, rows/h, cols, true), nil
+				return permuteRows(v, h, cols, true)
 			}
 		case arch == hf.GemmaEmbedding && strings.HasSuffix(t.Name, "norm.weight"):
 			inner := read
