@@ -75,7 +75,7 @@ func (e *ModelError) Error() string { return e.Path + ": " + e.Msg }
 var ErrUnsupportedArch = errors.New("unsupported architecture")
 
 // SupportedArchs are the architectures ValidateModel knows.
-var SupportedArchs = []string{"bert", "llama", "qwen3", "nomic-bert"}
+var SupportedArchs = []string{"bert", "llama", "qwen3", "nomic-bert", "gemma-embedding"}
 
 // ValidateModel checks f as llama.cpp's loader would for arch ("" means
 // whatever general.architecture says): the architecture, every key it reads
@@ -135,10 +135,11 @@ type archSpec struct {
 }
 
 var archSpecs = map[string]archSpec{
-	"bert":       {epsKey: "attention.layer_norm_epsilon", read: readBert, tensors: bertTensors},
-	"llama":      {epsKey: "attention.layer_norm_rms_epsilon", read: readLlama, tensors: llamaTensors},
-	"qwen3":      {epsKey: "attention.layer_norm_rms_epsilon", read: readQwen3, tensors: qwen3Tensors},
-	"nomic-bert": {epsKey: "attention.layer_norm_epsilon", read: readBert, tensors: nomicTensors},
+	"bert":            {epsKey: "attention.layer_norm_epsilon", read: readBert, tensors: bertTensors},
+	"llama":           {epsKey: "attention.layer_norm_rms_epsilon", read: readLlama, tensors: llamaTensors},
+	"qwen3":           {epsKey: "attention.layer_norm_rms_epsilon", read: readQwen3, tensors: qwen3Tensors},
+	"nomic-bert":      {epsKey: "attention.layer_norm_epsilon", read: readBert, tensors: nomicTensors},
+	"gemma-embedding": {epsKey: "attention.layer_norm_rms_epsilon", read: readGemma, tensors: gemmaTensors},
 }
 
 // optionalKeys are read by llama.cpp with get_key(..., required=false) for
@@ -387,6 +388,46 @@ func readQwen3(f *File, h *Hparams) error {
 	return nil
 }
 
+// readGemma reads gemma-embedding's required pooling type and sliding
+// window, and the Dense projections' sizes, which llama.cpp asserts (an
+// abort) must start and end at the embedding size.
+func readGemma(f *File, h *Hparams) error {
+	fail := func(format string, args ...any) error {
+		return &ModelError{Path: f.name(), Msg: fmt.Sprintf(format, args...)}
+	}
+	h.Causal = false
+	if h.Layers < 6 {
+		// Every sixth layer attends globally; with none, llama.cpp's graph
+		// leaves the global mask without a buffer and aborts.
+		return fail("gemma-embedding.block_count is %d: llama.cpp aborts on fewer than 6 layers (no global-attention layer)", h.Layers)
+	}
+	for _, k := range []string{"pooling_type", "attention.sliding_window"} {
+		if v, ok, err := f.Uint32("gemma-embedding." + k); err != nil {
+			return err
+		} else if !ok {
+			return fail("missing required key %q (u32)", "gemma-embedding."+k)
+		} else if k == "pooling_type" {
+			if v > PoolingRank {
+				return fail("gemma-embedding.pooling_type is %d, expected 0..%d", v, PoolingRank)
+			}
+			h.Pooling = int(v)
+		}
+	}
+	for _, k := range []string{"dense_2_feat_in", "dense_2_feat_out", "dense_3_feat_in", "dense_3_feat_out"} {
+		v, ok, err := f.Uint32("gemma-embedding." + k)
+		if err != nil {
+			return err
+		}
+		if ok && (k == "dense_2_feat_in" || k == "dense_3_feat_out") && v != 0 && v != h.Embd {
+			return fail("gemma-embedding.%s is %d: llama.cpp requires the embedding size %d", k, v, h.Embd)
+		}
+	}
+	if b, ok, _ := f.Float32("gemma-embedding.rope.freq_base"); ok {
+		h.RopeBase = b
+	}
+	return nil
+}
+
 // validateVocab checks the tokenizer keys as llama_vocab::load reads them:
 // arrays it reinterprets must have the right element type and length, tokens
 // must be unique (it asserts so), and the special ids it will use must exist.
@@ -591,6 +632,34 @@ func qwen3Tensors(h Hparams, f *File) []tensorWant {
 			want(b+"ffn_norm.weight", true, E),
 			want(b+"ffn_gate.weight", true, E, F), want(b+"ffn_down.weight", true, F, E),
 			want(b+"ffn_up.weight", true, E, F))
+	}
+	return ws
+}
+
+func gemmaTensors(h Hparams, f *File) []tensorWant {
+	E, V, d := h.Embd, uint32(h.Vocab), h.HeadDimK
+	d2, _, _ := f.Uint32("gemma-embedding.dense_2_feat_out")
+	d3, _, _ := f.Uint32("gemma-embedding.dense_3_feat_in")
+	ws := []tensorWant{
+		want("token_embd.weight", true, E, V),
+		want("output_norm.weight", true, E),
+		want("output.weight", false, E, V),
+		want("dense_2.weight", false, E, d2),
+		want("dense_3.weight", false, d3, E),
+	}
+	for l := range int(h.Layers) {
+		b := fmt.Sprintf("blk.%d.", l)
+		q, gqa, F := d*h.Heads[l], h.KVGQA(l), h.FF[l]
+		ws = append(ws,
+			want(b+"attn_norm.weight", true, E),
+			want(b+"attn_q.weight", true, E, q), want(b+"attn_k.weight", true, E, gqa),
+			want(b+"attn_v.weight", true, E, gqa), want(b+"attn_output.weight", true, q, E),
+			want(b+"attn_q_norm.weight", true, d), want(b+"attn_k_norm.weight", true, d),
+			want(b+"post_attention_norm.weight", true, E),
+			want(b+"ffn_norm.weight", true, E),
+			want(b+"ffn_gate.weight", true, E, F), want(b+"ffn_down.weight", true, F, E),
+			want(b+"ffn_up.weight", true, E, F),
+			want(b+"post_ffw_norm.weight", true, E))
 	}
 	return ws
 }

@@ -12,12 +12,16 @@
 //
 //	attention projections  2·d·(H·dk + Hkv·dk + Hkv·dv) + 2·(H·dv)·d   (Q, K, V, output)
 //	attention scores       2·H·(dk + dv)·S'   (Q·Kᵀ and the weighted sum of V)
-//	feed-forward           2·2·d·f (bert: up, down) or 2·3·d·f (llama, qwen3, nomic-bert: gate, up, down)
+//	feed-forward           2·2·d·f (bert: up, down) or 2·3·d·f (llama, qwen3, nomic-bert, gemma-embedding: gate, up, down)
 //
 // where S' = S for bidirectional attention (bert) and (S+1)/2 on average for
 // causal attention (llama, qwen3). qwen3's heads may be wider than d/H
 // (dk from attention.key_length), which the projection terms follow. A
-// fused attn_qkv (nomic-bert, some bert) costs what Q, K and V cost. Training: full fine-tuning ≈ 3 × forward (the
+// fused attn_qkv (nomic-bert, some bert) costs what Q, K and V cost.
+// gemma-embedding is bidirectional; its sliding-window layers (five of six)
+// see fewer than S positions once S exceeds the window, which the estimate
+// does not subtract (an upper bound), and its Dense projections run once
+// per text, not per token. Training: full fine-tuning ≈ 3 × forward (the
 // backward pass costs about twice the forward); LoRA ≈ (2/3 + 2r/N) × full
 // fine-tuning, with r the rank and N the hidden size: the frozen weights
 // still need the forward and the gradient with respect to their inputs (2 of
@@ -40,7 +44,7 @@ type Layer struct {
 
 // Arch is what the estimate needs of a model.
 type Arch struct {
-	Name     string  `json:"arch"` // "bert", "llama", "qwen3" or "nomic-bert"
+	Name     string  `json:"arch"` // "bert", "llama", "qwen3", "nomic-bert" or "gemma-embedding"
 	Dim      int     `json:"dim"`
 	HeadDimK int     `json:"head_dim_k"`
 	HeadDimV int     `json:"head_dim_v"`
@@ -53,9 +57,9 @@ type Arch struct {
 // qwen3's wider heads).
 func Uniform(name string, layers, dim, heads, kvHeads, ff, vocab int) (Arch, error) {
 	switch name {
-	case "bert", "llama", "qwen3", "nomic-bert":
+	case "bert", "llama", "qwen3", "nomic-bert", "gemma-embedding":
 	default:
-		return Arch{}, fmt.Errorf("arch %q: want bert, llama, qwen3 or nomic-bert", name)
+		return Arch{}, fmt.Errorf("arch %q: want bert, llama, qwen3, nomic-bert or gemma-embedding", name)
 	}
 	if layers <= 0 || dim <= 0 || heads <= 0 || ff <= 0 || vocab < 0 {
 		return Arch{}, errors.New("layers, dim, heads and ff must be positive")
@@ -85,7 +89,7 @@ func (a Arch) WithHeadDim(d int) (Arch, error) {
 	return a, nil
 }
 
-// FromGGUF reads the architecture of a bert, llama, qwen3 or nomic-bert GGUF model (checked as
+// FromGGUF reads the architecture of a bert, llama, qwen3, nomic-bert or gemma-embedding GGUF model (checked as
 // llama.cpp's loader would).
 func FromGGUF(path string) (Arch, error) {
 	f, err := gguf.Open(path)

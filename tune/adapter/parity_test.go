@@ -37,6 +37,9 @@ func tinyModel(t *testing.T, arch string, typ gguf.TensorType, texts []string) s
 	t.Helper()
 	path := filepath.Join(t.TempDir(), arch+"-"+typ.String()+".gguf")
 	o := modelinit.Options{Texts: texts, Type: typ, Seed: 7}
+	if arch == "gemma-embedding" {
+		o.Dense = 128
+	}
 	o.Arch, o.FusedQKV = strings.CutSuffix(arch, "+qkv")
 	if _, err := modelinit.Write(path, o); err != nil {
 		t.Fatal(err)
@@ -137,7 +140,7 @@ func deltaError(base, a, b [][]float32) float64 {
 
 // bStd sizes B so the adapter moves embeddings clearly but not wildly:
 // bert's post-norms and mean pooling absorb much more than llama's pre-norms.
-var bStd = map[string]float64{"bert": 0.3, "llama": 0.05, "qwen3": 0.05, "nomic-bert": 0.3, "bert+qkv": 0.3}
+var bStd = map[string]float64{"bert": 0.3, "llama": 0.05, "qwen3": 0.05, "nomic-bert": 0.3, "bert+qkv": 0.3, "gemma-embedding": 0.05}
 
 var parityTargets = map[string][]string{
 	"bert":  {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_up", "ffn_down"},
@@ -146,6 +149,8 @@ var parityTargets = map[string][]string{
 	// llama.cpp applies an adapter of a fused attn_qkv to the whole matrix.
 	"nomic-bert": {"attn_qkv", "attn_output", "ffn_gate", "ffn_up", "ffn_down"},
 	"bert+qkv":   {"attn_qkv", "attn_output", "ffn_up", "ffn_down"},
+	// The Dense projections carry none: llama.cpp multiplies them plainly.
+	"gemma-embedding": {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"},
 }
 
 // TestParityWithLlamaCpp is the done criterion of the adapter export: one
@@ -154,7 +159,7 @@ var parityTargets = map[string][]string{
 // embeddings (cosine ≥ 0.9999 on an f32 base).
 func TestParityWithLlamaCpp(t *testing.T) {
 	texts := sharedTexts(t, 500) // vocabulary; the first 20 are embedded
-	for _, arch := range []string{"bert", "llama", "qwen3", "nomic-bert", "bert+qkv"} {
+	for _, arch := range []string{"bert", "llama", "qwen3", "nomic-bert", "bert+qkv", "gemma-embedding"} {
 		t.Run(arch, func(t *testing.T) {
 			base := tinyModel(t, arch, gguf.F32, texts)
 			ad := randomAdapter(t, base, parityTargets[arch], 4, 8, 11, bStd[arch])
@@ -260,7 +265,7 @@ func TestLlamaCppLoadsEveryMergeType(t *testing.T) {
 // agree: the done criterion with a really trained adapter.
 func TestParityTrainedAdapter(t *testing.T) {
 	texts := sharedTexts(t, 500)
-	for _, arch := range []string{"bert", "llama", "qwen3", "nomic-bert", "bert+qkv"} {
+	for _, arch := range []string{"bert", "llama", "qwen3", "nomic-bert", "bert+qkv", "gemma-embedding"} {
 		t.Run(arch, func(t *testing.T) {
 			base := tinyModel(t, arch, gguf.F32, texts)
 			ad := trainAdapter(t, base, parityTargets[arch], texts[20:84])

@@ -30,7 +30,7 @@ func NewTokenizer(path string, cfg model.Config, maxTokens int) (*Tokenizer, err
 		maxTokens = cfg.Ctx
 	}
 	t := &Tokenizer{vocab: v, arch: cfg.Arch, maxTokens: maxTokens}
-	if !cfg.Arch.Decoder() {
+	if cfg.Arch == model.Bert || cfg.Arch == model.NomicBert {
 		t.end = v.SEP()
 	} else {
 		t.end = v.EOS()

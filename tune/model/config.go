@@ -1,8 +1,8 @@
 // Package model builds ragtune's own ggml graphs of embedding models read
 // from GGUF files: the bert family (all-MiniLM-L6-v2, bge-small, e5-small),
 // the llama family used as embedders (e5-mistral-7b-instruct,
-// Linq-Embed-Mistral), qwen3 (Qwen3-Embedding) and nomic-bert
-// (nomic-embed-text). The same graph serves inference and training: every
+// Linq-Embed-Mistral), qwen3 (Qwen3-Embedding), nomic-bert
+// (nomic-embed-text) and gemma-embedding (EmbeddingGemma). The same graph serves inference and training: every
 // linear layer can carry a LoRA pair, and a trainable build swaps the ops
 // ggml cannot differentiate (LayerNorm, GELU) for differentiable compositions.
 package model
@@ -21,11 +21,15 @@ const (
 	Llama     Arch = "llama"
 	Qwen3     Arch = "qwen3"
 	NomicBert Arch = "nomic-bert"
+	Gemma     Arch = "gemma-embedding"
 )
 
 // postNorm reports whether the family is a post-LayerNorm encoder (bert,
 // nomic-bert): embeddings LayerNorm-ed, norms after each residual add.
 func (a Arch) postNorm() bool { return a == Bert || a == NomicBert }
+
+// finalNorm reports whether an output_norm precedes pooling.
+func (a Arch) finalNorm() bool { return a.Decoder() || a == Gemma }
 
 // Decoder reports whether the family is a pre-RMSNorm causal decoder
 // (token embeddings in, a final output_norm before pooling).
@@ -86,6 +90,9 @@ type Config struct {
 	// HeadSize is attention.key_length when the file sets it (Qwen3's
 	// heads are wider than Dim/Heads); 0 means Dim/Heads.
 	HeadSize int
+	// Window is gemma-embedding's attention.sliding_window: its sliding
+	// layers let a token see those at most Window/2 positions away.
+	Window int
 }
 
 // HeadDim is the size of one attention head.
@@ -101,9 +108,9 @@ func ReadConfig(f *gguf.File) (Config, error) {
 	arch := f.Architecture()
 	c := Config{Arch: Arch(arch)}
 	switch c.Arch {
-	case Bert, Llama, Qwen3, NomicBert:
+	case Bert, Llama, Qwen3, NomicBert, Gemma:
 	default:
-		return c, fmt.Errorf("%s: architecture %q is not supported (want bert, llama, qwen3 or nomic-bert)", f.Path, arch)
+		return c, fmt.Errorf("%s: architecture %q is not supported (want bert, llama, qwen3, nomic-bert or gemma-embedding)", f.Path, arch)
 	}
 	u32 := func(key string, required bool) (int, error) {
 		full := arch + "." + key
@@ -197,6 +204,10 @@ func ReadConfig(f *gguf.File) (Config, error) {
 		}
 	case Llama, Qwen3:
 		if err := readDecoder(f, &c); err != nil {
+			return c, err
+		}
+	case Gemma:
+		if err := readGemma(f, &c); err != nil {
 			return c, err
 		}
 	}

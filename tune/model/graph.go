@@ -20,7 +20,9 @@ type Inputs struct {
 	Tokens bindings.Tensor // I32 [S·B]
 	Pos    bindings.Tensor // I32 [S·B]: each token's position in its sequence
 	Mask   bindings.Tensor // F32 [S, S, 1, B]: 0 where a query may see a key, -inf elsewhere
-	Pool   bindings.Tensor // F32 [S, 1, B]: pooling weights per token
+	// MaskSWA is Mask for gemma-embedding's sliding-window layers.
+	MaskSWA bindings.Tensor
+	Pool    bindings.Tensor // F32 [S, 1, B]: pooling weights per token
 	// Dropout masks of LoRA inputs (trainable graphs only), each [in, S·B]:
 	// 0 or 1/(1-p), drawn by the trainer before every compute.
 	Dropout []DropoutMask
@@ -118,6 +120,9 @@ func (b *builder) poolWeights() bindings.Tensor {
 func (b *builder) input() bindings.Tensor {
 	ctx, m := b.ctx, b.m
 	x := ctx.GetRows(m.TokEmbd, b.tokens()) // [E, S·B]
+	if m.Arch == Gemma {
+		return ctx.Scale(x, float32(math.Sqrt(float64(m.Dim))))
+	}
 	if !m.Arch.postNorm() {
 		return x
 	}
@@ -140,20 +145,26 @@ func (b *builder) layer(l int, x bindings.Tensor) bindings.Tensor {
 		return b.qwen3Layer(b.m.Layers[l], x)
 	case NomicBert:
 		return b.nomicLayer(b.m.Layers[l], x)
+	case Gemma:
+		return b.gemmaLayer(l, x)
 	}
 	return b.llamaLayer(b.m.Layers[l], x)
 }
 
-// output applies the decoders' final norm, then pools per sequence.
+// output applies the final norm of the families that have one, pools per
+// sequence, then applies gemma-embedding's dense projections.
 func (b *builder) output(h bindings.Tensor) bindings.Tensor {
 	ctx, m := b.ctx, b.m
-	if m.Arch.Decoder() {
+	if m.Arch.finalNorm() {
 		h = b.rmsNorm(m.OutNorm, h)
 	}
 	// Pooling as a batched product: [S, E, B] x [S, 1, B] -> [E, 1, B]. Its
 	// backward stays contiguous, unlike mul + permute + sum_rows.
 	hT := ctx.Cont(ctx.Permute(ctx.Reshape(h, m.Dim, b.S, b.B), [4]int{1, 0, 2, 3}))
 	pooled := ctx.Reshape(ctx.MulMat(hT, b.poolWeights()), m.Dim, b.B)
+	if !m.Dense2.IsNil() {
+		pooled = ctx.MulMat(m.Dense3, ctx.MulMat(m.Dense2, pooled))
+	}
 	if b.opts.Normalize {
 		pooled = L2Normalize(ctx, pooled)
 	}
@@ -368,6 +379,11 @@ func (in *Inputs) Set(m *Model, ids [][]int32, pad int32) error {
 			}
 		}
 		if err := in.Mask.SetF32(mask); err != nil {
+			return err
+		}
+	}
+	if !in.MaskSWA.IsNil() {
+		if err := in.MaskSWA.SetF32(windowMask(ids, S, m.Window)); err != nil {
 			return err
 		}
 	}

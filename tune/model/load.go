@@ -28,6 +28,8 @@ type Layer struct {
 	Up, Down, Gate    Linear
 	AttnNorm, FFNNorm Norm
 	QNorm, KNorm      Norm
+	// gemma-embedding's norms of the attention and FFN outputs.
+	PostAttnNorm, PostFFNNorm Norm
 }
 
 // Model holds a model's weights in backend memory.
@@ -38,7 +40,10 @@ type Model struct {
 	TokEmbd, TypeEmbd, PosEmbd bindings.Tensor
 	EmbNorm                    Norm // bert: token_embd_norm
 	Layers                     []Layer
-	OutNorm                    Norm // llama, qwen3: output_norm
+	OutNorm                    Norm // llama, qwen3, gemma-embedding: output_norm
+	// Dense2 and Dense3 project pooled vectors (gemma-embedding files
+	// converted with sentence-transformers' Dense modules; both or none).
+	Dense2, Dense3 bindings.Tensor
 
 	// LoRA pairs by weight name, applied by every graph built from the model.
 	Adapters map[string]*LoRA
@@ -101,7 +106,7 @@ func Load(path string, be *bindings.Backend, opts LoadOptions) (*Model, error) {
 		return nil, l.err
 	}
 	for _, t := range f.Tensors {
-		if !l.used[t.Name] && !(cfg.Arch.Decoder() && (t.Name == "output.weight" || t.Name == "rope_freqs.weight")) {
+		if !l.used[t.Name] && !(cfg.Arch.finalNorm() && (t.Name == "output.weight" || t.Name == "rope_freqs.weight")) {
 			m.Close()
 			return nil, fmt.Errorf("%s: unexpected tensor %q for arch %s", path, t.Name, cfg.Arch)
 		}
@@ -274,10 +279,15 @@ func (l *loader) declare() {
 			ly = l.qwen3Layer(p)
 		case NomicBert:
 			ly = l.nomicLayer(p)
+		case Gemma:
+			ly = l.gemmaLayer(p)
 		}
 		l.m.Layers = append(l.m.Layers, ly)
 	}
-	if c.Arch.Decoder() {
+	if c.Arch == Gemma {
+		l.gemmaDense()
+	}
+	if c.Arch.finalNorm() {
 		l.m.OutNorm = l.norm("output_norm", false)
 	}
 }

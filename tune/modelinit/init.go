@@ -1,5 +1,5 @@
 // Package modelinit makes, describes and re-encodes model files in
-// llama.cpp's exact GGUF format: tiny random bert, llama, qwen3 and nomic-bert models with a
+// llama.cpp's exact GGUF format: tiny random bert, llama, qwen3, nomic-bert and gemma-embedding models with a
 // vocabulary learnt from a corpus (ragtune model init), a summary of any
 // model or adapter file (model info), and quantization of a model's weight
 // matrices with ggml's own quantizers (model quantize).
@@ -21,14 +21,16 @@ import (
 // Options describe a model to create. Zero sizes take the architecture's
 // defaults (see Defaults).
 type Options struct {
-	Arch       string   // "bert", "llama", "qwen3" or "nomic-bert"
+	Arch       string   // "bert", "llama", "qwen3", "nomic-bert" or "gemma-embedding"
 	Texts      []string // corpus the vocabulary is learnt from
 	Vocabulary *Vocab   // a vocabulary built before (BuildWordPiece for bert, BuildSentencePiece for llama, BuildByteBPE for qwen3); Texts and Vocab are then unused
 	Layers     int
 	Dim        int // hidden size (embedding_length)
 	Heads      int
 	KVHeads    int  // llama, qwen3 (GQA); bert requires Heads
-	HeadDim    int  // qwen3: head size when it is not Dim/Heads (written as attention.key_length)
+	HeadDim    int  // qwen3, gemma-embedding: head size when it is not Dim/Heads (written as attention.key_length)
+	Window     int  // gemma-embedding: attention.sliding_window (default 8, so short texts already meet it)
+	Dense      int  // gemma-embedding: width of the Dense projections after pooling (dense_2 E→n, dense_3 n→E); 0 writes none
 	FusedQKV   bool // bert: one attn_qkv matrix (and bias) per layer instead of attn_q/k/v
 	FF         int  // feed-forward width
 	Ctx        int  // context length (bert: rows of position_embd)
@@ -53,16 +55,25 @@ func (o *Options) Defaults() {
 			*p = v
 		}
 	}
+	if o.Arch == "gemma-embedding" {
+		def(&o.Layers, 6) // five sliding-window layers and a global one
+	}
 	def(&o.Layers, 2)
 	def(&o.Dim, 64)
 	def(&o.Heads, 4)
 	def(&o.FF, 128)
 	def(&o.Vocab, 1000)
-	if o.Arch == "llama" || o.Arch == "qwen3" {
+	if o.Arch == "llama" || o.Arch == "qwen3" || o.Arch == "gemma-embedding" {
 		def(&o.KVHeads, max(o.Heads/2, 1))
 		def(&o.Ctx, 128)
 		if o.Arch == "qwen3" && o.Pooling == "" {
 			o.Pooling = "last"
+		}
+		if o.Arch == "gemma-embedding" {
+			def(&o.Window, 8)
+			if o.Pooling == "" {
+				o.Pooling = "mean"
+			}
 		}
 	} else {
 		def(&o.KVHeads, o.Heads)
@@ -84,15 +95,26 @@ var poolingTypes = map[string]uint32{"none": gguf.PoolingNone, "mean": gguf.Pool
 // check refuses options llama.cpp could not load or that make no model.
 func (o *Options) check() error {
 	switch o.Arch {
-	case "bert", "llama", "qwen3", "nomic-bert":
+	case "bert", "llama", "qwen3", "nomic-bert", "gemma-embedding":
 	default:
-		return fmt.Errorf("--arch %q: expected bert, llama, qwen3 or nomic-bert", o.Arch)
+		return fmt.Errorf("--arch %q: expected bert, llama, qwen3, nomic-bert or gemma-embedding", o.Arch)
+	}
+	if o.Arch == "gemma-embedding" && o.Layers < 6 {
+		// Layer 5 is the first global one; without it llama.cpp builds a
+		// graph whose unused global mask has no buffer and aborts.
+		return fmt.Errorf("--layers %d: gemma-embedding needs at least 6 (every sixth layer attends globally, and llama.cpp aborts on a model without one)", o.Layers)
+	}
+	if (o.Window != 0 || o.Dense != 0) && o.Arch != "gemma-embedding" {
+		return fmt.Errorf("--window and --dense are for gemma-embedding")
+	}
+	if o.Window < 0 || o.Dense < 0 {
+		return fmt.Errorf("--window %d and --dense %d must not be negative", o.Window, o.Dense)
 	}
 	if o.FusedQKV && o.Arch != "bert" {
 		return fmt.Errorf("--fused-qkv is for bert (nomic-bert is always fused, the decoders never)")
 	}
-	if o.HeadDim < 0 || (o.HeadDim > 0 && o.Arch != "qwen3") {
-		return fmt.Errorf("--head-dim %d: only qwen3 sets a head size other than --dim/--heads", o.HeadDim)
+	if o.HeadDim < 0 || (o.HeadDim > 0 && o.Arch != "qwen3" && o.Arch != "gemma-embedding") {
+		return fmt.Errorf("--head-dim %d: only qwen3 and gemma-embedding set a head size other than --dim/--heads", o.HeadDim)
 	}
 	for _, f := range []struct {
 		name string
@@ -131,7 +153,7 @@ func (o *Options) check() error {
 		if hd := o.headDim(); hd%2 != 0 {
 			return fmt.Errorf("head size %d (--dim/--heads or --head-dim) must be even for rotary embeddings", hd)
 		}
-		if o.Arch == "qwen3" {
+		if o.Arch != "llama" {
 			if p, ok := poolingTypes[o.Pooling]; !ok || p == gguf.PoolingNone {
 				return fmt.Errorf("--pooling %q: expected last, mean or cls", o.Pooling)
 			}
@@ -144,7 +166,7 @@ func (o *Options) check() error {
 	default:
 		return fmt.Errorf("--type %s: expected f32, f16, q8_0, q4_0 or q4_k", o.Type)
 	}
-	if bs := o.Type.BlockSize(); o.Dim%bs != 0 || o.FF%bs != 0 || (o.headDim()*o.Heads)%bs != 0 {
+	if bs := o.Type.BlockSize(); o.Dim%bs != 0 || o.FF%bs != 0 || (o.headDim()*o.Heads)%bs != 0 || o.Dense%bs != 0 {
 		return fmt.Errorf("--type %s stores rows in blocks of %d: --dim %d, --ff %d and the attention width %d must be multiples of %d", o.Type, bs, o.Dim, o.FF, o.headDim()*o.Heads, bs)
 	}
 	if len(o.Texts) == 0 && o.Vocabulary == nil {
@@ -195,6 +217,9 @@ func Build(o Options) (*Result, error) {
 	case "nomic-bert":
 		m.bertKVs(v)
 		m.nomicTensors(len(v.Tokens))
+	case "gemma-embedding":
+		m.gemmaKVs(v)
+		m.gemmaTensors(len(v.Tokens))
 	case "qwen3":
 		m.qwen3KVs(v)
 		m.qwen3Tensors(len(v.Tokens))

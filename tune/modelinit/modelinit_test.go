@@ -42,8 +42,8 @@ func TestLlamaCppLoadsEveryModel(t *testing.T) {
 	texts := sharedTexts(t, 0)
 	train, held := texts[:800], texts[5900:5950]
 	dir := t.TempDir()
-	for _, arch := range []string{"bert", "llama", "qwen3", "nomic-bert", "bert+qkv"} {
-		build := map[string]func([]string, int) (*Vocab, error){"llama": BuildSentencePiece, "qwen3": BuildByteBPE}[arch]
+	for _, arch := range []string{"bert", "llama", "qwen3", "nomic-bert", "bert+qkv", "gemma-embedding"} {
+		build := map[string]func([]string, int) (*Vocab, error){"llama": BuildSentencePiece, "qwen3": BuildByteBPE, "gemma-embedding": BuildSentencePiece}[arch]
 		if build == nil {
 			build = BuildWordPiece
 		}
@@ -57,6 +57,9 @@ func TestLlamaCppLoadsEveryModel(t *testing.T) {
 				o.Arch, o.FusedQKV = strings.CutSuffix(arch, "+qkv")
 				if typ == gguf.Q4_K {
 					o.Dim, o.FF = 256, 256
+				}
+				if arch == "gemma-embedding" {
+					o.Dense = o.Dim * 2
 				}
 				path := filepath.Join(dir, arch+"-"+typ.String()+".gguf")
 				res, err := Write(path, o)
@@ -95,6 +98,9 @@ func TestLlamaCppLoadsEveryModel(t *testing.T) {
 func tokenizerOf(arch string) string {
 	if arch == "nomic-bert" {
 		return "bert"
+	}
+	if arch == "gemma-embedding" {
+		return "llama"
 	}
 	return arch
 }

@@ -283,11 +283,13 @@ func FullParams(m *model.Model) ([]*Param, error) {
 			try(lin.W, true)
 			try(lin.B, false)
 		}
-		for _, n := range []model.Norm{l.AttnNorm, l.FFNNorm, l.QNorm, l.KNorm} {
+		for _, n := range []model.Norm{l.AttnNorm, l.FFNNorm, l.QNorm, l.KNorm, l.PostAttnNorm, l.PostFFNNorm} {
 			try(n.W, false)
 			try(n.B, false)
 		}
 	}
 	try(m.OutNorm.W, false)
+	try(m.Dense2, true)
+	try(m.Dense3, true)
 	return out, err
 }
