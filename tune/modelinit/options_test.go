@@ -22,7 +22,13 @@ func TestOptionRefusals(t *testing.T) {
 		wants string
 	}{
 		{Options{Arch: "gpt2"}, `--arch "gpt2"`},
-		{Options{Arch: "bert", Type: gguf.Q4_K}, "--dim 64 and --ff 128 must both be multiples of 256"},
+		{Options{Arch: "bert", Type: gguf.Q4_K}, "--dim 64, --ff 128 and the attention width 64 must be multiples of 256"},
+		{Options{Arch: "gemma-embedding", Layers: 5}, "needs at least 6"},
+		{Options{Arch: "bert", Window: 4}, "--window and --dense are for gemma-embedding"},
+		{Options{Arch: "bert", HeadDim: 32}, "only qwen3 and gemma-embedding"},
+		{Options{Arch: "llama", FusedQKV: true}, "--fused-qkv is for bert"},
+		{Options{Arch: "qwen3", Pooling: "none"}, "expected last, mean or cls"},
+		{Options{Arch: "qwen3", Vocab: 200}, "too small"},
 		{Options{Arch: "bert", Dim: 48, Type: gguf.Q8_0}, "multiples of 32"},
 		{Options{Arch: "bert", Heads: 4, KVHeads: 2}, "bert has no grouped-query attention"},
 		{Options{Arch: "bert", Pooling: "max"}, `--pooling "max"`},
