@@ -89,17 +89,18 @@ func (b *Backend) Kind() string {
 	return strings.ToLower(C.GoString(C.ggml_backend_reg_name(reg)))
 }
 
-// TrainingSupported says whether ragtune trains on devices of kind. On
-// ggml's Vulkan backend one training step's loss and gradients match the
-// CPU's (tests on Mesa's lavapipe, the only Vulkan device checked), and so
-// does a whole LoRA or QLoRA run; but repeated runs in one process have
-// corrupted lavapipe's heap (inside its queue thread, cause not found), and
-// a study runs many. Until a real Vulkan GPU shows otherwise, training
-// there is refused rather than risked (docs/ARCHITECTURE.md).
-func TrainingSupported(kind string) error {
-	if kind == "vulkan" {
-		return errors.New("training on the Vulkan backend is not enabled: checked only on Mesa's lavapipe, where repeated runs " +
-			"corrupted the driver's memory (embedding on Vulkan is fine); train with --device cpu (or cuda)")
+// TrainingSupported says whether ragtune trains on devices of kind, with
+// segmented graphs (recomputation or GradCache: one graph per model segment
+// or chunk) or with one graph per step. On ggml's Vulkan backend, checked
+// on Mesa's lavapipe only, one-graph training matches the CPU (a step's
+// gradients; LoRA and QLoRA runs' losses, run after run in one process),
+// but runs with segmented graphs aborted inside lavapipe's queue thread
+// (heap corruption; cause not found), so those are refused there
+// (docs/ARCHITECTURE.md).
+func TrainingSupported(kind string, segmented bool) error {
+	if kind == "vulkan" && segmented {
+		return errors.New("recomputation and grad-cache are refused on the Vulkan backend: on Mesa's lavapipe, the only Vulkan device " +
+			"checked, their per-segment graphs corrupted the driver's memory; train with --recompute off and no --grad-cache, or on cpu (or cuda)")
 	}
 	return nil
 }

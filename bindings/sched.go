@@ -31,7 +31,7 @@ type Allocator struct {
 	// device but the CPU, which has no splits). So the split operands are
 	// put in place only while the graph computes.
 	built, split []operands
-	device   int64                 // bytes of the device's compute buffer, as accounted
+	device       int64 // bytes of the device's compute buffer, as accounted
 }
 
 // NewAllocator makes a graph allocator for the backend.

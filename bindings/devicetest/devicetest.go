@@ -8,7 +8,6 @@ package devicetest
 
 import (
 	"os"
-	"strings"
 	"testing"
 
 	"github.com/ragtune/ragtune/bindings"
@@ -35,19 +34,6 @@ func Spec() string {
 		return s
 	}
 	return "vulkan"
-}
-
-// TrainingDevice is Device for tests that train: it skips, before loading
-// any library, on a device kind ragtune refuses to train on
-// (bindings.TrainingSupported), where those tests would only measure a
-// known defect; the refusal itself is tested where it is made.
-func TrainingDevice(t testing.TB) bindings.Device {
-	t.Helper()
-	kind, _, _ := strings.Cut(strings.ToLower(Spec()), ":")
-	if err := bindings.TrainingSupported(kind); err != nil {
-		t.Skipf("device %s: %v", Spec(), err)
-	}
-	return Device(t)
 }
 
 // Device returns the test device, or skips (fails where it is required).

@@ -166,9 +166,9 @@ func TestAutoPicksAGPU(t *testing.T) {
 	}
 }
 
-// The device's backend names its kind as --device does, and training is
-// refused on Vulkan only (bindings.TrainingSupported), which is what the
-// trainer checks after opening its backend.
+// The device's backend names its kind as --device does, and training with
+// segmented graphs is refused on Vulkan only (bindings.TrainingSupported),
+// which is what the trainer checks after opening its backend.
 func TestBackendKindAndTrainingSupport(t *testing.T) {
 	d := devicetest.Device(t)
 	be, err := d.NewBackend(1)
@@ -179,16 +179,19 @@ func TestBackendKindAndTrainingSupport(t *testing.T) {
 	if be.Kind() != d.Kind() {
 		t.Fatalf("backend kind %q, device kind %q", be.Kind(), d.Kind())
 	}
-	err = bindings.TrainingSupported(be.Kind())
+	if err := bindings.TrainingSupported(be.Kind(), false); err != nil {
+		t.Fatalf("%s: one-graph training refused: %v", be.Kind(), err)
+	}
+	err = bindings.TrainingSupported(be.Kind(), true)
 	if (be.Kind() == "vulkan") != (err != nil) {
-		t.Fatalf("%s: training support %v", be.Kind(), err)
+		t.Fatalf("%s: segmented training %v", be.Kind(), err)
 	}
 	cpu, err := bindings.NewCPUBackend(1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cpu.Close()
-	if cpu.Kind() != "cpu" || bindings.TrainingSupported(cpu.Kind()) != nil {
+	if cpu.Kind() != "cpu" || bindings.TrainingSupported(cpu.Kind(), true) != nil {
 		t.Fatalf("CPU backend: kind %q", cpu.Kind())
 	}
 }

@@ -328,7 +328,13 @@ func newRun(modelPath string, d *dataset.Dataset, outDir string, cfg Config) (*r
 	if r.be, err = bindings.OpenBackend(cfg.Device, cfg.Threads); err != nil {
 		return nil, err
 	}
-	if err := bindings.TrainingSupported(r.be.Kind()); err != nil {
+	if r.be.Kind() == "vulkan" && cfg.Recompute == "auto" {
+		// QLoRA's default recomputation is refused there (see
+		// bindings.TrainingSupported): the base stays quantized without it.
+		cfg.Recompute, r.cfg.Recompute = "off", "off"
+	}
+	recompute, _ := cfg.recompute()
+	if err := bindings.TrainingSupported(r.be.Kind(), recompute || cfg.GradCache > 0); err != nil {
 		r.close()
 		return nil, err
 	}
@@ -404,7 +410,7 @@ func newRun(modelPath string, d *dataset.Dataset, outDir string, cfg Config) (*r
 		return nil, err
 	}
 	r.step.QuerySideOnly = cfg.QuerySideOnly
-	r.step.Recompute, _ = cfg.recompute() // checked before loading
+	r.step.Recompute = recompute
 	r.step.GradCache = cfg.GradCache
 	split := cfg.EvalSplit
 	if split == "" {
