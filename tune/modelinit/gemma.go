@@ -33,17 +33,8 @@ func (m *maker) gemmaKVs(v *Vocab) {
 		m.set(a+".dense_3_feat_out", u32(o.Dim))
 	}
 	m.fileType()
-	m.set("tokenizer.ggml.model", gguf.Of("llama"))
-	m.set("tokenizer.ggml.pre", gguf.Of("default"))
-	m.set("tokenizer.ggml.tokens", gguf.ArrayOf(v.Tokens))
-	m.set("tokenizer.ggml.scores", gguf.ArrayOf(v.Scores))
-	m.set("tokenizer.ggml.token_type", gguf.ArrayOf(v.Types))
-	m.set("tokenizer.ggml.bos_token_id", u32(spmBOS))
-	m.set("tokenizer.ggml.eos_token_id", u32(spmEOS))
-	m.set("tokenizer.ggml.unknown_token_id", u32(spmUnk))
+	m.spmTokenizer(v)
 	m.set("tokenizer.ggml.padding_token_id", u32(spmUnk))
-	m.set("tokenizer.ggml.add_bos_token", gguf.Of(true))
-	m.set("tokenizer.ggml.add_eos_token", gguf.Of(true))
 }
 
 func (m *maker) gemmaTensors(vocab int) {

@@ -323,6 +323,21 @@ func (m *maker) bertKVs(v *Vocab) {
 	m.set("tokenizer.ggml.mask_token_id", u32(bertMask))
 }
 
+// spmTokenizer writes a SentencePiece vocabulary the way llama.cpp's
+// converter does for llama and gemma: texts start with <s> and end with </s>.
+func (m *maker) spmTokenizer(v *Vocab) {
+	m.set("tokenizer.ggml.model", gguf.Of("llama"))
+	m.set("tokenizer.ggml.pre", gguf.Of("default"))
+	m.set("tokenizer.ggml.tokens", gguf.ArrayOf(v.Tokens))
+	m.set("tokenizer.ggml.scores", gguf.ArrayOf(v.Scores))
+	m.set("tokenizer.ggml.token_type", gguf.ArrayOf(v.Types))
+	m.set("tokenizer.ggml.bos_token_id", u32(spmBOS))
+	m.set("tokenizer.ggml.eos_token_id", u32(spmEOS))
+	m.set("tokenizer.ggml.unknown_token_id", u32(spmUnk))
+	m.set("tokenizer.ggml.add_bos_token", gguf.Of(true))
+	m.set("tokenizer.ggml.add_eos_token", gguf.Of(true))
+}
+
 func (m *maker) llamaKVs(v *Vocab) {
 	o := m.o
 	m.general("llama")
@@ -337,17 +352,8 @@ func (m *maker) llamaKVs(v *Vocab) {
 	m.set("llama.rope.dimension_count", u32(o.Dim/o.Heads))
 	m.set("llama.vocab_size", u32(len(v.Tokens)))
 	m.fileType()
-	m.set("tokenizer.ggml.model", gguf.Of("llama"))
-	m.set("tokenizer.ggml.pre", gguf.Of("default"))
-	m.set("tokenizer.ggml.tokens", gguf.ArrayOf(v.Tokens))
-	m.set("tokenizer.ggml.scores", gguf.ArrayOf(v.Scores))
-	m.set("tokenizer.ggml.token_type", gguf.ArrayOf(v.Types))
-	m.set("tokenizer.ggml.bos_token_id", u32(spmBOS))
-	m.set("tokenizer.ggml.eos_token_id", u32(spmEOS))
-	m.set("tokenizer.ggml.unknown_token_id", u32(spmUnk))
-	m.set("tokenizer.ggml.add_bos_token", gguf.Of(true))
 	// e5-mistral and Linq-Embed-Mistral pool the final </s>.
-	m.set("tokenizer.ggml.add_eos_token", gguf.Of(true))
+	m.spmTokenizer(v)
 	if o.ChatTemplate != "" {
 		m.set("tokenizer.chat_template", gguf.Of(o.ChatTemplate))
 	}
