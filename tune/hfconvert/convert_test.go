@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ragtune/ragtune/bindings"
@@ -258,7 +259,8 @@ func llamaCppEmbed(t *testing.T, path string, texts []string) ([][]float32, [][]
 
 // TestConvertXLMRoberta: a Unigram tokenizer.json becomes llama.cpp's UGM
 // vocabulary (<s> … </s> framing), the position table loses RoBERTa's
-// offset rows, and the embeddings equal the reference's.
+// offset rows, and the embeddings (llama.cpp's and ragtune's graph's) equal
+// the reference's.
 func TestConvertXLMRoberta(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "hf")
 	ck := xlmrFolder(t, dir)
@@ -268,8 +270,14 @@ func TestConvertXLMRoberta(t *testing.T) {
 	if rep.Tokenizer != "t5" || rep.Pooling != "cls" {
 		t.Fatalf("report %+v", rep)
 	}
-	vecs, ids := llamaCppEmbed(t, out, corpus)
-	for i := range corpus {
+	// The last text is longer than the model's context: truncated, it still
+	// ends with </s>.
+	texts := append(append([]string(nil), corpus...), strings.Repeat("a long text of many words ", 60))
+	vecs, ours, ids := embedBoth(t, out, texts)
+	for i := range texts {
+		if c := cosine(vecs[i], ours[i]); c < 0.9999 {
+			t.Errorf("text %d: ragtune vs llama.cpp cosine %.7f", i, c)
+		}
 		if ids[i][0] != 0 || ids[i][len(ids[i])-1] != 2 {
 			t.Errorf("text %d: tokens %v not framed by <s> (0) and </s> (2)", i, ids[i])
 		}

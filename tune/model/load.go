@@ -239,8 +239,13 @@ func (l *loader) declare() {
 	E, F, V := c.Dim, c.FF, c.Vocab
 	l.m.TokEmbd = l.tensor("token_embd.weight", false, E, V)
 	if c.Arch.postNorm() {
-		if info, ok := l.f.Tensor("token_types.weight"); ok && len(info.Dims) >= 2 {
-			l.m.TypeEmbd = l.tensor("token_types.weight", false, E, int(info.Dims[1]))
+		if info, ok := l.f.Tensor("token_types.weight"); ok {
+			// XLM-RoBERTa has one token type, which GGUF stores as [E].
+			rows := 1
+			if len(info.Dims) >= 2 {
+				rows = int(info.Dims[1])
+			}
+			l.m.TypeEmbd = l.tensor("token_types.weight", false, E, rows)
 		}
 		if c.Arch == Bert { // nomic-bert rotates instead
 			l.m.PosEmbd = l.tensor("position_embd.weight", false, E, c.Ctx)
