@@ -20,14 +20,15 @@ import (
 //
 // TestDeviceParity embeds the same texts on the test device
 // ($RAGTUNE_DEVICE, default vulkan) and on the CPU. Tolerances: f32 weights
-// within f16 rounding, max abs difference 2e-3 on unit-scale embeddings:
+// within f16 rounding, max abs difference 5e-3 on unit-scale embeddings:
 // ggml's Vulkan backend runs f32 products with f16 operands on a device
 // that has f16 arithmetic (lavapipe does; 2.5e-4 relative per product,
 // measured; GGML_VK_DISABLE_F16 makes them f32: 1e-7). Measured on
-// lavapipe: bert 4.1e-5, llama 8.4e-4. Quantized weights quantize the
+// lavapipe: bert 4.1e-5, nomic-bert 2.7e-5, gemma-embedding 1.7e-4, llama
+// 8.4e-4, qwen3 2.2e-3 (cosine 1.000000). Quantized weights quantize the
 // activations on both, in different blocks, so cosine ≥ 0.999.
 func TestDeviceParity(t *testing.T) {
-	const f32Tolerance = 2e-3
+	const f32Tolerance = 5e-3
 	dev := devicetest.Device(t)
 	// Made here, not read from the shared data: scripts/gpu-check runs this
 	// on a lent machine that has only the test binary.
@@ -35,8 +36,12 @@ func TestDeviceParity(t *testing.T) {
 	for i := range 12 {
 		texts = append(texts, fmt.Sprintf("package w%d provides w%d for w%d and w%d", i, i*7%30, i*13%30, i*3%30))
 	}
-	for _, arch := range []string{"bert", "llama"} {
-		for _, typ := range []gguf.TensorType{gguf.F32, gguf.Q8_0, gguf.Q4_0} {
+	for _, arch := range []string{"bert", "llama", "qwen3", "nomic-bert", "gemma-embedding"} {
+		types := []gguf.TensorType{gguf.F32, gguf.Q8_0, gguf.Q4_0}
+		if arch != "bert" && arch != "llama" {
+			types = types[:1] // their own ops (NeoX rope, q/k norms, windows) in f32
+		}
+		for _, typ := range types {
 			t.Run(fmt.Sprintf("%s/%s", arch, bindings.Type(typ)), func(t *testing.T) {
 				path := tinyModel(t, arch, typ, texts)
 				embed := func(device string) ([][]float32, bindings.Usage) {
