@@ -280,24 +280,32 @@ func (c *converter) hfName(gguf string) string {
 	return n
 }
 
+// The keys of the five sizes every family has (hidden size, blocks, heads,
+// feed-forward size, context), each the first of its keys present.
+var (
+	hfSizeKeys    = [5][]string{{"hidden_size"}, {"num_hidden_layers"}, {"num_attention_heads"}, {"intermediate_size"}, {"max_position_embeddings"}}
+	nomicSizeKeys = [5][]string{{"n_embd", "hidden_size"}, {"n_layer", "num_hidden_layers"}, {"n_head", "num_attention_heads"},
+		{"n_inner", "intermediate_size"}, {"max_trained_positions", "n_positions", "max_position_embeddings"}}
+)
+
+// sizes reads the five sizes into h, in keys' order.
+func (cfg *config) sizes(h *hparams, keys [5][]string) error {
+	for i, dst := range []*int{&h.embd, &h.layers, &h.heads, &h.ff, &h.ctx} {
+		n, err := cfg.need(keys[i]...)
+		if err != nil {
+			return err
+		}
+		*dst = n
+	}
+	return nil
+}
+
 func (c *converter) readHparams() error {
 	cfg, h := c.cfg, &c.hp
 	var err error
 	switch c.arch {
 	case hf.Bert:
-		if h.embd, err = cfg.need("hidden_size"); err != nil {
-			return err
-		}
-		if h.layers, err = cfg.need("num_hidden_layers"); err != nil {
-			return err
-		}
-		if h.heads, err = cfg.need("num_attention_heads"); err != nil {
-			return err
-		}
-		if h.ff, err = cfg.need("intermediate_size"); err != nil {
-			return err
-		}
-		if h.ctx, err = cfg.need("max_position_embeddings"); err != nil {
+		if err := cfg.sizes(h, hfSizeKeys); err != nil {
 			return err
 		}
 		if h.eps, err = cfg.number(1e-12, "layer_norm_eps"); err != nil {
@@ -318,19 +326,7 @@ func (c *converter) readHparams() error {
 		h.typeVocab, _, _ = cfg.integer("type_vocab_size")
 		h.headsKV, h.headDim = h.heads, h.embd/h.heads
 	case hf.NomicBert:
-		if h.embd, err = cfg.need("n_embd", "hidden_size"); err != nil {
-			return err
-		}
-		if h.layers, err = cfg.need("n_layer", "num_hidden_layers"); err != nil {
-			return err
-		}
-		if h.heads, err = cfg.need("n_head", "num_attention_heads"); err != nil {
-			return err
-		}
-		if h.ff, err = cfg.need("n_inner", "intermediate_size"); err != nil {
-			return err
-		}
-		if h.ctx, err = cfg.need("max_trained_positions", "n_positions", "max_position_embeddings"); err != nil {
+		if err := cfg.sizes(h, nomicSizeKeys); err != nil {
 			return err
 		}
 		if h.eps, err = cfg.number(1e-12, "layer_norm_epsilon", "layer_norm_eps"); err != nil {
@@ -351,19 +347,7 @@ func (c *converter) readHparams() error {
 		h.typeVocab, _, _ = cfg.integer("type_vocab_size")
 		h.headsKV, h.headDim = h.heads, h.embd/h.heads
 	default: // llama, qwen3, gemma-embedding
-		if h.embd, err = cfg.need("hidden_size"); err != nil {
-			return err
-		}
-		if h.layers, err = cfg.need("num_hidden_layers"); err != nil {
-			return err
-		}
-		if h.heads, err = cfg.need("num_attention_heads"); err != nil {
-			return err
-		}
-		if h.ff, err = cfg.need("intermediate_size"); err != nil {
-			return err
-		}
-		if h.ctx, err = cfg.need("max_position_embeddings"); err != nil {
+		if err := cfg.sizes(h, hfSizeKeys); err != nil {
 			return err
 		}
 		kv, ok, err := cfg.integer("num_key_value_heads")
