@@ -255,6 +255,20 @@ func (b *Backend) AllocTensors(ctx *Context) (*Buffer, error) {
 // Size is the buffer's size in bytes.
 func (buf *Buffer) Size() int { return int(C.ggml_backend_buffer_get_size(buf.buf)) }
 
+// Clear sets every byte of the buffer to zero.
+func (buf *Buffer) Clear() { C.ggml_backend_buffer_clear(buf.buf, 0) }
+
+// SupportsOp reports whether the device runs node t itself (rather than
+// the scheduler falling back to the CPU for it).
+func (b *Backend) SupportsOp(t Tensor) bool { return bool(C.ggml_backend_supports_op(b.b, t.t)) }
+
+// Holds reports whether t's memory is in a buffer the device computes on
+// directly: an operation that writes t in place there writes t itself, not
+// a copy the scheduler made on another backend.
+func (b *Backend) Holds(t Tensor) bool {
+	return t.t.buffer != nil && bool(C.ggml_backend_supports_buft(b.b, C.ggml_backend_buffer_get_type(t.t.buffer)))
+}
+
 // Close frees the buffer.
 func (buf *Buffer) Close() {
 	if buf != nil && buf.buf != nil {

@@ -432,3 +432,29 @@ func (ctx *Context) OptStepAdamW(param, grad, m, v, params Tensor) Tensor {
 	}
 	return Tensor{C.ggml_opt_step_adamw(ctx.c, param.t, grad.t, m.t, v.t, params.t)}
 }
+
+// AddInPlace is a += b, with b broadcast over a: the result is a view of a,
+// whose memory the compute overwrites (a gradient accumulator, say).
+func (ctx *Context) AddInPlace(a, b Tensor) Tensor {
+	return ctx.binary("add_inplace", a, b, func(c *C.struct_ggml_context, x, y *C.struct_ggml_tensor) *C.struct_ggml_tensor {
+		return C.ggml_add_inplace(c, x, y)
+	})
+}
+
+// MulInPlace is a *= b, with b broadcast over a: the result is a view of a.
+func (ctx *Context) MulInPlace(a, b Tensor) Tensor {
+	return ctx.binary("mul_inplace", a, b, func(c *C.struct_ggml_context, x, y *C.struct_ggml_tensor) *C.struct_ggml_tensor {
+		return C.ggml_mul_inplace(c, x, y)
+	})
+}
+
+// Clamp limits every element of a to [lo, hi].
+func (ctx *Context) Clamp(a Tensor, lo, hi float32) Tensor {
+	if !ctx.ok(a) {
+		return Tensor{}
+	}
+	if lo > hi {
+		return ctx.fail("clamp: lower bound %g above upper bound %g", lo, hi)
+	}
+	return Tensor{C.ggml_clamp(ctx.c, a.t, C.float(lo), C.float(hi))}
+}
