@@ -46,6 +46,7 @@ func (r *run) checkpointDir() string { return filepath.Join(r.dir, "checkpoint")
 // that points at them; each file is written atomically and the state last,
 // so a run killed at any moment resumes from a consistent checkpoint.
 func (r *run) checkpoint(st state) error {
+	r.step.SyncHost()
 	dir := r.checkpointDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -120,9 +121,9 @@ func (r *run) resume() (state, error) {
 				return state{}, fmt.Errorf("%s: parameter %s: %w", st.Params, p.Name, err)
 			}
 		}
-		if err := p.upload(); err != nil {
-			return state{}, err
-		}
+	}
+	if err := r.step.LoadState(); err != nil {
+		return state{}, err
 	}
 	return st.state, nil
 }

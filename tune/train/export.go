@@ -12,6 +12,7 @@ import (
 // format, or the whole fine-tuned model (full; and DoRA, merged, since a
 // GGUF adapter cannot hold its magnitudes).
 func (r *run) export(path string) error {
+	r.step.SyncHost()
 	if r.cfg.Method == MethodFull {
 		trained := map[string][]float32{}
 		for _, p := range r.params {

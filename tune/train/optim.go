@@ -54,11 +54,11 @@ func GradNorm(params []*Param) float64 {
 }
 
 // ClipGrads scales all gradients so their global norm is at most maxNorm
-// (PyTorch's clip_grad_norm_); it returns the norm before clipping.
+// (PyTorch's clip_grad_norm_: by min(1, maxNorm/(norm+1e-6))); it returns
+// the norm before clipping.
 func ClipGrads(params []*Param, maxNorm float64) float64 {
 	n := GradNorm(params)
-	if maxNorm > 0 && n > maxNorm {
-		f := float32(maxNorm / (n + 1e-6))
+	if f := float32(maxNorm / (n + 1e-6)); maxNorm > 0 && f < 1 {
 		for _, p := range params {
 			for i := range p.Grad {
 				p.Grad[i] *= f

@@ -15,7 +15,8 @@ import (
 // Profile is where the time of training steps goes: every computing node
 // of the step's graphs timed by the backend scheduler (see
 // bindings.Backend.ComputeTimed), by ggml op and by part of the model, for
-// the forward pass, the backward pass and the host optimizer, with FLOPs.
+// the forward pass, the backward pass and the optimizer (on the device, its
+// graphs' nodes; on the host, the Go loop and the copies), with FLOPs.
 // Figures are per step, averaged over the profiled steps.
 type Profile struct {
 	Steps   int          `json:"steps"`
@@ -310,6 +311,10 @@ func classify(g *bindings.Graph) map[bindings.Tensor]nodeClass {
 		c := nodeClass{phase: phaseBackward, part: part[t], flops: t.FLOPs()}
 		if fwd[t] {
 			c.phase = phaseForward
+		}
+		if name, ok := strings.CutPrefix(t.Name(), optimNodePrefix); ok {
+			// the device optimizer's nodes (devopt.go), named by their part
+			c.phase, c.part = phaseOptimizer, name
 		}
 		if c.part == "" {
 			c.part = partOther

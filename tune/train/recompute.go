@@ -94,6 +94,7 @@ func (s *Stepper) segment(k segmentKey) (*segment, error) {
 	if err != nil {
 		return nil, err
 	}
+	size += 4 * len(s.params) // the device's gradient accumulation
 	ctx, err := bindings.NewContext(3*size, size, true)
 	if err != nil {
 		return nil, err
@@ -128,7 +129,11 @@ func (s *Stepper) segment(k segmentKey) (*segment, error) {
 			g.gx = g.bwd.Grad(g.x).SetOutput()
 		}
 		for _, i := range g.params {
-			g.grads = append(g.grads, g.bwd.Grad(s.params[i].T).SetOutput())
+			g.grads = append(g.grads, s.gradOutput(g.bwd.Grad(s.params[i].T)))
+		}
+		if err := s.accumulateOnDevice(ctx, g.bwd, g.params, g.grads); err != nil {
+			ctx.Close()
+			return nil, err
 		}
 		g.bwdFLOPs = g.bwd.FLOPs()
 	}
@@ -210,7 +215,11 @@ func (s *Stepper) headGraph(sq, nq, sd, nd int) (*head, error) {
 	h.gq, h.gd = h.bwd.Grad(h.hq).SetOutput(), h.bwd.Grad(h.hd).SetOutput()
 	h.params = s.paramsIn(h.bwd)
 	for _, i := range h.params {
-		h.grads = append(h.grads, h.bwd.Grad(s.params[i].T).SetOutput())
+		h.grads = append(h.grads, s.gradOutput(h.bwd.Grad(s.params[i].T)))
+	}
+	if err := s.accumulateOnDevice(ctx, h.bwd, h.params, h.grads); err != nil {
+		ctx.Close()
+		return nil, err
 	}
 	h.bwdFLOPs = h.bwd.FLOPs()
 	s.heads[key] = h
@@ -309,7 +318,12 @@ func (s *Stepper) computeSegment(g *segment, gr *bindings.Graph, seqs [][]int32,
 	return nil
 }
 
+// addGrads adds weight times the downloaded gradients to the parameters'
+// Grad; on the device path the graphs accumulated them already.
 func (s *Stepper) addGrads(params []int, grads []bindings.Tensor, weight float32) {
+	if s.dev != nil {
+		return
+	}
 	defer s.Profile.since(phaseOptimizer, "gradient download", time.Now())
 	for k, i := range params {
 		p := s.params[i]

@@ -70,6 +70,11 @@ type Stepper struct {
 	GradCache int
 	segments  map[segmentKey]*segment
 	heads     map[[4]int]*head
+	// The optimizer Step applies (SetOptimizer); dev is its state on the
+	// device, nil when it runs on the host.
+	optim    AdamW
+	clipNorm float64
+	dev      *deviceAdamW
 }
 
 type stepGraph struct {
@@ -113,7 +118,7 @@ func NewStepper(m *model.Model, be *bindings.Backend, params []*Param, loss Loss
 		return nil, fmt.Errorf("unknown loss %q (want %s or %s)", loss.Name, LossMNRL, LossTriplet)
 	}
 	s := &Stepper{m: m, be: be, params: params, loss: loss, pad: pad, rng: rng, graphs: map[[4]int]*stepGraph{},
-		segments: map[segmentKey]*segment{}, heads: map[[4]int]*head{}}
+		segments: map[segmentKey]*segment{}, heads: map[[4]int]*head{}, optim: DefaultAdamW, clipNorm: 1}
 	var err error
 	if s.seedCtx, err = bindings.NewContext(2, 0, false); err != nil {
 		return nil, err
@@ -140,6 +145,9 @@ func (s *Stepper) Close() {
 	}
 	for _, h := range s.heads {
 		h.ctx.Close()
+	}
+	if s.dev != nil {
+		s.dev.close()
 	}
 	s.alloc.Close()
 	s.seedBuf.Close()
@@ -207,7 +215,11 @@ func (s *Stepper) build(sq, nq, sd, nd int) (*stepGraph, error) {
 			ctx.Close()
 			return nil, fmt.Errorf("parameter %s gets no gradient from the loss", p.Name)
 		}
-		g.grads = append(g.grads, gr.SetOutput())
+		g.grads = append(g.grads, s.gradOutput(gr))
+	}
+	if err := s.accumulateOnDevice(ctx, bwd, s.allParams(), g.grads); err != nil {
+		ctx.Close()
+		return nil, err
 	}
 	g.fwdFLOPs, g.bwdFLOPs = fwd.FLOPs(), bwd.FLOPs()
 	return g, nil
@@ -369,8 +381,14 @@ func (s *Stepper) Loss(b Batch) (float64, error) {
 }
 
 // Accumulate computes the loss of b and adds weight·∂loss/∂p to every
-// parameter's Grad. It returns the loss.
+// parameter's gradient accumulator: its Grad, or on the device path the
+// device's (see SetOptimizer). It returns the loss.
 func (s *Stepper) Accumulate(b Batch, weight float32) (float64, error) {
+	if s.dev != nil {
+		if err := s.dev.setWeight(weight); err != nil {
+			return 0, err
+		}
+	}
 	if s.GradCache > 0 {
 		return s.accumulateCached(b, weight)
 	}
@@ -392,7 +410,7 @@ func (s *Stepper) Accumulate(b Batch, weight float32) (float64, error) {
 	}
 	s.LastFLOPs = g.bwdFLOPs
 	loss := float64(g.loss.F32()[0])
-	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+	if math.IsNaN(loss) || math.IsInf(loss, 0) || s.dev != nil {
 		return loss, nil
 	}
 	t0 := time.Now()

@@ -86,6 +86,10 @@ type Config struct {
 	// resume with another.
 	Fusion       string   `json:"-"`
 	FusionWeight *float64 `json:"-"`
+	// HostOptimizer keeps AdamW in Go over host copies of the parameters
+	// even where the device could run it (see Stepper.SetOptimizer); a
+	// run may resume with either.
+	HostOptimizer bool `json:"-"`
 	// Profile times every step after the first (which builds the graphs
 	// and touches the compute buffer for the first time), by ggml op and
 	// by part of the model; the run's Result carries it.
@@ -209,6 +213,9 @@ type Result struct {
 	TrainableParams int    `json:"trainable_params"`
 	// Memory mode of the step: "whole graph", "recompute" or "grad-cache N".
 	StepMode string `json:"step_mode"`
+	// Optimizer is where AdamW ran: "device" (the training backend, the
+	// CPU included) or "host" (Go over host copies).
+	Optimizer string `json:"optimizer"`
 	// NegativeMinings counts the minings of hard negatives while training;
 	// MinedNegatives reports the last one.
 	NegativeMinings int                     `json:"negative_minings,omitempty"`
@@ -409,6 +416,10 @@ func newRun(modelPath string, d *dataset.Dataset, outDir string, cfg Config) (*r
 		r.close()
 		return nil, err
 	}
+	if _, err := r.step.SetOptimizer(cfg.Optim, cfg.ClipNorm, !cfg.HostOptimizer); err != nil {
+		r.close()
+		return nil, err
+	}
 	r.step.QuerySideOnly = cfg.QuerySideOnly
 	r.step.Recompute = recompute
 	r.step.GradCache = cfg.GradCache
@@ -536,7 +547,10 @@ func (r *run) loop(ctx context.Context, hooks Hooks) (*Result, error) {
 		total = cfg.MaxSteps
 	}
 	warmup := int(math.Round(cfg.Warmup * float64(total)))
-	res := &Result{Pairs: len(r.examples), WeightBytes: r.m.WeightBytes(), StepMode: "whole graph"}
+	res := &Result{Pairs: len(r.examples), WeightBytes: r.m.WeightBytes(), StepMode: "whole graph", Optimizer: "host"}
+	if r.step.OnDevice() {
+		res.Optimizer = "device"
+	}
 	switch {
 	case r.step.GradCache > 0:
 		res.StepMode = fmt.Sprintf("grad-cache %d", r.step.GradCache)
@@ -628,20 +642,13 @@ func (r *run) loop(ctx context.Context, hooks Hooks) (*Result, error) {
 			if err != nil {
 				return nil, err
 			}
-			t0 := time.Now()
-			norm := ClipGrads(r.params, cfg.ClipNorm)
+			norm, err := r.step.Step(st.Step+1, lr)
+			if err != nil {
+				return nil, fmt.Errorf("step %d: %w", st.Step+1, err)
+			}
 			if math.IsNaN(norm) || math.IsInf(norm, 0) {
 				return res, &DivergedError{Step: st.Step + 1, Loss: norm}
 			}
-			cfg.Optim.Update(r.params, st.Step+1, lr)
-			prof.since(phaseOptimizer, "clipping and AdamW (Go)", t0)
-			t0 = time.Now()
-			for _, p := range r.params {
-				if err := p.upload(); err != nil {
-					return nil, err
-				}
-			}
-			prof.since(phaseOptimizer, "parameter upload", t0)
 			if prof != nil {
 				prof.EndStep()
 			}

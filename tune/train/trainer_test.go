@@ -77,20 +77,35 @@ func TestRunWritesAdapterLogsAndCheckpoint(t *testing.T) {
 
 // TestResumeEqualsUninterrupted kills a run after step 5 (checkpointing
 // every step) and resumes it: the final parameters must equal those of a
-// run that was never interrupted, bit for bit.
+// run that was never interrupted, bit for bit, with the optimizer on the
+// device (its state downloaded to checkpoints and uploaded on resume) and
+// on the host.
 func TestResumeEqualsUninterrupted(t *testing.T) {
 	d := miniSlice(t, 48)
 	qs, ds := miniPairs(t, 300)
 	model := writeTiny(t, "bert", gguf.F32, append(qs, ds...))
-	cfg := smallConfig()
+	for _, where := range []string{"device", "host"} {
+		t.Run(where, func(t *testing.T) {
+			cfg := smallConfig()
+			cfg.HostOptimizer = where == "host"
+			testResume(t, model, d, cfg, where)
+		})
+	}
+}
+
+func testResume(t *testing.T, model string, d *dataset.Dataset, cfg Config, where string) {
 	cfg.CheckpointN = 1
 	straight := t.TempDir()
-	if _, err := Run(context.Background(), model, d, straight, cfg, Hooks{}); err != nil {
+	res, err := Run(context.Background(), model, d, straight, cfg, Hooks{})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if res.Optimizer != where {
+		t.Fatalf("the optimizer ran on the %s, want %s", res.Optimizer, where)
 	}
 	killed := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	_, err := Run(ctx, model, d, killed, cfg, Hooks{Step: func(p Progress) {
+	_, err = Run(ctx, model, d, killed, cfg, Hooks{Step: func(p Progress) {
 		if p.Step == 5 {
 			cancel()
 		}
@@ -98,7 +113,7 @@ func TestResumeEqualsUninterrupted(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("want a cancelled run, got %v", err)
 	}
-	res, err := Run(context.Background(), model, d, killed, cfg, Hooks{})
+	res, err = Run(context.Background(), model, d, killed, cfg, Hooks{})
 	if err != nil {
 		t.Fatal(err)
 	}
