@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ragtune/ragtune/bindings"
 	"github.com/ragtune/ragtune/bindings/devicetest"
 	"github.com/ragtune/ragtune/bindings/gguf"
 	"github.com/ragtune/ragtune/retrieval/dataset"
@@ -140,12 +141,37 @@ func TestDeviceGradientsMatchCPU(t *testing.T) {
 	}
 }
 
+// TestDeviceOptimizerMatchesHostOnDevice is TestDeviceOptimizerMatchesHost
+// on the device (the whole-graph step: segmented ones are refused on
+// Vulkan, bindings.TrainingSupported): the host optimizer and the device's
+// each over the device's gradients, LoRA+ with DoRA and full fine-tuning.
+func TestDeviceOptimizerMatchesHostOnDevice(t *testing.T) {
+	dev := devicetest.Device(t)
+	queries, docs := synthPairs(200)
+	path := writeTiny(t, "bert", gguf.F32, append(queries, docs...))
+	for _, c := range []struct {
+		name   string
+		params func(t *testing.T) func(m *model.Model, be *bindings.Backend) []*Param
+		clip   float64
+	}{
+		{"lora/clipped", loraPlusDoRA, 1e-3},
+		{"lora/unclipped", loraPlusDoRA, 1e6},
+		{"full/clipped", fullTraining, 1e-3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			worst := compareOptimizers(t, dev.Spec(), path, queries, docs, c.params(t), "whole", c.clip)
+			t.Logf("worst relative difference %.2e", worst)
+		})
+	}
+}
+
 // TestDeviceTrainingTracksCPU runs a few optimizer steps of LoRA and QLoRA
 // (with recomputation, its default, except on Vulkan, where the trainer
 // turns it off: bindings.TrainingSupported) on the device and on the CPU
 // from the same seed:
-// the optimizer is AdamW in Go over host copies of the parameters either
-// way, so the losses must agree step by step. Tolerance: 1% relative
+// the optimizer is AdamW on each backend (checked against the host's by
+// TestDeviceOptimizerMatchesHostOnDevice), so the losses must agree step
+// by step. Tolerance: 1% relative
 // (AdamW's first steps move each parameter by about the learning rate
 // whatever the gradient's size, so rounding differences of tiny gradient
 // elements grow a little).
@@ -179,8 +205,8 @@ func TestDeviceTrainingTracksCPU(t *testing.T) {
 			if !(worst <= 1e-2) {
 				t.Errorf("losses drift from the CPU's by %.3g (relative), want <= 1e-2", worst)
 			}
-			if res.Device != dev.Name() || res.PeakDeviceBytes <= 0 {
-				t.Errorf("result: device %q, peak %d bytes", res.Device, res.PeakDeviceBytes)
+			if res.Device != dev.Name() || res.PeakDeviceBytes <= 0 || res.Optimizer != "device" {
+				t.Errorf("result: device %q, peak %d bytes, optimizer on the %s", res.Device, res.PeakDeviceBytes, res.Optimizer)
 			}
 		})
 	}
