@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/ragtune/ragtune/bindings"
 )
@@ -30,10 +31,13 @@ type deviceAdamW struct {
 	accCtx, stateCtx *bindings.Context
 	accBuf, stateBuf *bindings.Buffer // accumulators alone, so one clear resets them
 	acc, m, v        []bindings.Tensor
-	weight           bindings.Tensor // the micro-batch's weight, read by accumulate
-	weightNow        float32
-	maxNorm          bindings.Tensor // ClipNorm, when clipping
-	groups           []adamwGroup
+	// weightRows holds, per row length of the parameters, a row filled with
+	// the micro-batch's weight: ggml multiplies by a broadcast row at
+	// vector speed, by a broadcast scalar one element per call.
+	weightRows map[int]bindings.Tensor
+	weightNow  float32
+	maxNorm    bindings.Tensor // ClipNorm, when clipping
+	groups     []adamwGroup
 
 	graphCtx *bindings.Context
 	graph    *bindings.Graph
@@ -93,7 +97,7 @@ func (d *deviceAdamW) allocate() error {
 	if d.accCtx, err = bindings.NewContext(len(d.params)+1, 0, false); err != nil {
 		return err
 	}
-	if d.stateCtx, err = bindings.NewContext(2*len(d.params)+8, 0, false); err != nil {
+	if d.stateCtx, err = bindings.NewContext(3*len(d.params)+8, 0, false); err != nil {
 		return err
 	}
 	for _, p := range d.params {
@@ -108,7 +112,12 @@ func (d *deviceAdamW) allocate() error {
 				hparams: d.stateCtx.NewTensor(bindings.TypeF32, 7).SetName(optimName("hparams"))})
 		}
 	}
-	d.weight = d.stateCtx.NewTensor(bindings.TypeF32, 1).SetName(optimName("weight"))
+	d.weightRows = map[int]bindings.Tensor{}
+	for _, p := range d.params {
+		if n := p.T.Ne()[0]; d.weightRows[n].IsNil() {
+			d.weightRows[n] = d.stateCtx.NewTensor(bindings.TypeF32, n).SetName(optimName("weight"))
+		}
+	}
 	if d.clipNorm > 0 {
 		d.maxNorm = d.stateCtx.NewTensor(bindings.TypeF32, 1).SetName(optimName("max_norm"))
 	}
@@ -169,10 +178,15 @@ func (d *deviceAdamW) build() error {
 	if err := d.graph.Expand(d.norm); err != nil {
 		return err
 	}
+	factorRows := map[int]bindings.Tensor{}
 	for i, p := range d.params {
 		grad := d.acc[i]
 		if !factor.IsNil() {
-			grad = ctx.MulInPlace(grad, factor).SetName(optimName(partClip))
+			n := p.T.Ne()[0]
+			if factorRows[n].IsNil() {
+				factorRows[n] = ctx.Repeat(factor, d.weightRows[n]).SetName(optimName(partClip))
+			}
+			grad = ctx.MulInPlace(grad, factorRows[n]).SetName(optimName(partClip))
 		}
 		hp := d.groups[d.groupOf(p)].hparams
 		step := ctx.OptStepAdamW(p.T, grad, d.m[i], d.v[i], hp).SetName(optimName(partAdamW))
@@ -204,7 +218,7 @@ func (d *deviceAdamW) supported() bool {
 			largest = a
 		}
 	}
-	scaled := ctx.Mul(largest, d.weight)
+	scaled := ctx.Mul(largest, d.weightRows[largest.Ne()[0]])
 	add := ctx.AddInPlace(largest, scaled)
 	return ctx.Err() == nil && d.be.SupportsOp(scaled) && d.be.SupportsOp(add)
 }
@@ -214,7 +228,7 @@ func (d *deviceAdamW) supported() bool {
 // nodes), so the micro-batch's gradients never leave the device.
 func (d *deviceAdamW) accumulate(ctx *bindings.Context, gr *bindings.Graph, idx []int, grads []bindings.Tensor) error {
 	for k, i := range idx {
-		scaled := ctx.Mul(grads[k], d.weight).SetName(optimName(partAccumulate))
+		scaled := ctx.Mul(grads[k], d.weightRows[grads[k].Ne()[0]]).SetName(optimName(partAccumulate))
 		if err := gr.Expand(ctx.AddInPlace(d.acc[i], scaled).SetName(optimName(partAccumulate))); err != nil {
 			return err
 		}
@@ -227,8 +241,10 @@ func (d *deviceAdamW) setWeight(w float32) error {
 	if w == d.weightNow {
 		return nil
 	}
-	if err := d.weight.SetF32([]float32{w}); err != nil {
-		return err
+	for n, row := range d.weightRows {
+		if err := row.SetF32(slices.Repeat([]float32{w}, n)); err != nil {
+			return err
+		}
 	}
 	d.weightNow = w
 	return nil

@@ -12,7 +12,9 @@ import (
 // format, or the whole fine-tuned model (full; and DoRA, merged, since a
 // GGUF adapter cannot hold its magnitudes).
 func (r *run) export(path string) error {
-	r.step.SyncHost()
+	if r.step != nil { // nil for an export of parameters already on the host
+		r.step.SyncHost()
+	}
 	if r.cfg.Method == MethodFull {
 		trained := map[string][]float32{}
 		for _, p := range r.params {
