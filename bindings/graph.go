@@ -74,6 +74,9 @@ func countNew(t *C.struct_ggml_tensor, seen map[*C.struct_ggml_tensor]bool) int 
 // in lossGrad; parameter gradients are ordinary nodes recomputed on every
 // compute, so there is nothing to zero between steps.
 //
+// ragtune's fused GELU and ggml's NORM (LayerNorm without gain) get
+// ragtune's fused backward kernels, which run on the CPU only.
+//
 // It also applies the allocator workaround from the training probe: the
 // CPU kernels of RMS_NORM_BACK and SOFT_MAX_BACK are not alias-safe, and the
 // graph allocator may compute them in place over an input, silently
@@ -103,7 +106,11 @@ func (g *Graph) BuildBackward(loss, lossGrad Tensor, on *Backend) error {
 	for i := 0; i < n; i++ {
 		g.forward[C.ggml_graph_node(g.g, C.int(i))] = true
 	}
+	fused := g.dressStandIns()
 	C.ggml_build_backward_expand(g.ctx.c, g.g, accs)
+	if err := g.undressStandIns(fused); err != nil {
+		return err
+	}
 	for i := 0; i < int(C.ggml_graph_n_nodes(g.g)); i++ {
 		node := C.ggml_graph_node(g.g, C.int(i))
 		switch node.op {

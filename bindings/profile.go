@@ -62,6 +62,8 @@ import "C"
 import (
 	"errors"
 	"unsafe"
+
+	"github.com/ragtune/ragtune/native"
 )
 
 // NodeTime is the wall time of one computing node of a timed compute.
@@ -104,8 +106,14 @@ func (b *Backend) ComputeTimed(g *Graph) ([]NodeTime, error) {
 }
 
 // OpDesc is the node's operation as ggml describes it: the op's name, or
-// for a unary op the function's (SILU, EXP, ...).
-func (t Tensor) OpDesc() string { return C.GoString(C.ggml_op_desc(t.t)) }
+// for a unary op the function's (SILU, EXP, ...); ragtune's own kernels
+// by theirs.
+func (t Tensor) OpDesc() string {
+	if k := kernelName(t.t); k != "" {
+		return k
+	}
+	return C.GoString(C.ggml_op_desc(t.t))
+}
 
 // Src is the node's i-th operand (a nil Tensor when it has none).
 func (t Tensor) Src(i int) Tensor {
@@ -116,12 +124,13 @@ func (t Tensor) Src(i int) Tensor {
 }
 
 // IsCopy reports whether the node only moves data: a copy, a
-// contiguous copy or a duplicate, or ragtune's transpose kernel (the one
-// custom op ragtune's graphs hold).
+// contiguous copy or a duplicate, or ragtune's transpose kernel.
 func (t Tensor) IsCopy() bool {
 	switch t.t.op {
-	case C.GGML_OP_CPY, C.GGML_OP_CONT, C.GGML_OP_DUP, C.GGML_OP_CUSTOM:
+	case C.GGML_OP_CPY, C.GGML_OP_CONT, C.GGML_OP_DUP:
 		return true
+	case C.GGML_OP_CUSTOM:
+		return kernelOf(t.t) == native.TransposeF32()
 	}
 	return false
 }

@@ -40,6 +40,12 @@ type BuildOptions struct {
 	// in this ggml, instead of ggml_norm and ggml_gelu (same function; the
 	// inference forms match llama.cpp bit for bit).
 	Trainable bool
+	// Fused, with Trainable, builds LayerNorm as ggml_norm and GELU as
+	// ragtune's kernel, each one op whose backward is one fused CPU kernel
+	// (bindings.Graph.BuildBackward), instead of compositions of seven and
+	// five ops: fewer passes over the activations and fewer of them kept
+	// for the backward pass. For graphs that run on the CPU.
+	Fused bool
 	// Normalize L2-normalises the pooled vectors inside the graph.
 	Normalize bool
 	// SkipAdapters builds the base model alone, ignoring m.Adapters
@@ -227,7 +233,7 @@ func (b *builder) doraScale(W bindings.Tensor, lora *LoRA) bindings.Tensor {
 // layerNorm normalises x [E, T] over E and applies gain and bias.
 func (b *builder) layerNorm(n Norm, x bindings.Tensor, eps float32) bindings.Tensor {
 	var y bindings.Tensor
-	if b.opts.Trainable {
+	if b.opts.Trainable && !b.opts.Fused {
 		// x - mean(x), with the mean repeated explicitly: sub's backward does
 		// not reduce a broadcast operand. Then rms_norm of a centred vector
 		// is exactly LayerNorm.
@@ -247,8 +253,11 @@ func (b *builder) layerNorm(n Norm, x bindings.Tensor, eps float32) bindings.Ten
 // is the same function as x·σ(2u), u = √(2/π)(x + 0.044715x³), written
 // with ops that have a backward pass in this ggml (silu's is fused).
 func (b *builder) gelu(x bindings.Tensor) bindings.Tensor {
-	if !b.opts.Trainable {
+	switch {
+	case !b.opts.Trainable:
 		return b.ctx.Gelu(x)
+	case b.opts.Fused:
+		return b.ctx.GeluFused(x)
 	}
 	// 2u = x·d with d = 2c(1 + 0.044715x²) ≥ 2c > 0, so x·σ(2u) = silu(x·d)/d.
 	c := float32(math.Sqrt(2 / math.Pi))

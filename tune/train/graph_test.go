@@ -66,15 +66,17 @@ func TestTrainableGraphEqualsInference(t *testing.T) {
 				ids = append(ids, seq)
 			}
 			want := embedWith(t, m, be, ids, 32, model.BuildOptions{})
-			got := embedWith(t, m, be, ids, 32, model.BuildOptions{Trainable: true})
-			var worst float64
-			for i := range want {
-				worst = max(worst, math.Abs(float64(got[i]-want[i])))
-			}
-			t.Logf("%d texts: max abs difference %.2e", len(ids), worst)
-			// Not bit-equal: ggml's CPU gelu reads a table of f16 inputs.
-			if worst > 1e-4 {
-				t.Errorf("trainable graph differs from the inference graph by %.3g", worst)
+			for _, opts := range []model.BuildOptions{{Trainable: true}, {Trainable: true, Fused: true}} {
+				got := embedWith(t, m, be, ids, 32, opts)
+				var worst float64
+				for i := range want {
+					worst = max(worst, math.Abs(float64(got[i]-want[i])))
+				}
+				t.Logf("%d texts, fused %v: max abs difference %.2e", len(ids), opts.Fused, worst)
+				// Not bit-equal: ggml's CPU gelu reads a table of f16 inputs.
+				if worst > 1e-4 {
+					t.Errorf("trainable graph (fused %v) differs from the inference graph by %.3g", opts.Fused, worst)
+				}
 			}
 		})
 	}

@@ -67,8 +67,12 @@ type side struct {
 	dropout [][]uint64  // the seeds of each block's dropout masks
 }
 
+// buildOptions are the options of the step's model graphs, the documents'
+// when docs. The fused kernels run on the CPU only; devices get the
+// compositions of ops they have.
 func (s *Stepper) buildOptions(docs bool) model.BuildOptions {
-	return model.BuildOptions{Trainable: true, Normalize: s.loss.Name == LossMNRL, SkipAdapters: docs && s.QuerySideOnly}
+	return model.BuildOptions{Trainable: true, Fused: s.be.IsCPU(), Normalize: s.loss.Name == LossMNRL,
+		SkipAdapters: docs && s.QuerySideOnly}
 }
 
 // segment returns the cached graph of one segment, building it on first use.

@@ -180,7 +180,7 @@ func (s *Stepper) build(sq, nq, sd, nd int) (*stepGraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := model.BuildOptions{Trainable: true, Normalize: s.loss.Name == LossMNRL}
+	opts := s.buildOptions(false)
 	qIn, qEmb := s.m.Embed(ctx, sq, nq, opts)
 	dOpts := opts
 	dOpts.SkipAdapters = s.QuerySideOnly

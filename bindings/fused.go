@@ -1,0 +1,146 @@
+package bindings
+
+// #include <stdint.h>
+// #include <string.h>
+// #include "ggml.h"
+//
+// // ggml_custom_op_params (ggml-impl.h) begins with the kernel's address.
+// static void * rt_custom_fun(const struct ggml_tensor * t) {
+//     void * f;
+//     memcpy(&f, t->op_params, sizeof f);
+//     return f;
+// }
+//
+// // rt_become_custom turns node into a custom op running fun over its two
+// // operands, with data as the kernel's userdata: the parameters come from
+// // a throwaway node ggml builds, so their layout stays ggml's business.
+// static void rt_become_custom(struct ggml_context * ctx, struct ggml_tensor * node, ggml_custom_op_t fun, uint32_t data) {
+//     struct ggml_tensor * args[2] = {node->src[0], node->src[1]};
+//     struct ggml_tensor * t = ggml_custom_4d(ctx, node->type, node->ne[0], node->ne[1], node->ne[2], node->ne[3],
+//         args, 2, fun, GGML_N_TASKS_MAX, (void *) (uintptr_t) data);
+//     node->op = t->op;
+//     memcpy(node->op_params, t->op_params, sizeof node->op_params);
+// }
+import "C"
+
+import (
+	"errors"
+	"unsafe"
+
+	"github.com/ragtune/ragtune/native"
+)
+
+// GeluFused is gelu(a) (the tanh approximation, in f32) by ragtune's CPU
+// kernel, differentiable: BuildBackward gives it its fused backward. Build
+// it only into graphs that run on the CPU (a device would hand the node
+// back to the CPU scheduler by scheduler).
+func (ctx *Context) GeluFused(a Tensor) Tensor {
+	if !ctx.ok(a) {
+		return Tensor{}
+	}
+	if a.Type() != TypeF32 {
+		return ctx.fail("gelu: %v is not f32", a)
+	}
+	if !bool(C.ggml_is_contiguous(a.t)) {
+		a = Tensor{C.ggml_cont(ctx.c, a.t)}
+	}
+	args := [1]*C.struct_ggml_tensor{a.t}
+	ne := a.Ne()
+	return Tensor{C.ggml_custom_4d(ctx.c, C.GGML_TYPE_F32, C.int64_t(ne[0]), C.int64_t(ne[1]), C.int64_t(ne[2]), C.int64_t(ne[3]),
+		&args[0], 1, C.ggml_custom_op_t(native.Gelu()), C.GGML_N_TASKS_MAX, nil)}
+}
+
+// A standIn is a forward node whose op ggml's autodiff cannot differentiate,
+// dressed while BuildBackward runs as an op whose backward node has the
+// same operands as the fused kernel that replaces it afterwards:
+//
+//	ragtune's GELU   as SILU:     SILU_BACK(dy, x)     -> ragtune gelu_back(dy, x)
+//	ggml's NORM      as RMS_NORM: RMS_NORM_BACK(dy, x) -> ragtune norm_back(dy, x)
+//
+// (LayerNorm without gain is ggml's NORM; its backward differs from
+// RMS_NORM's only in the centring, which the kernel adds.)
+type standIn struct {
+	node   *C.struct_ggml_tensor
+	op     C.enum_ggml_op
+	params [len(C.struct_ggml_tensor{}.op_params)]C.int32_t
+	back   C.enum_ggml_op // the stand-in's backward op
+	kernel unsafe.Pointer // the fused backward kernel
+	data   uint32         // its userdata: NORM's eps bits
+}
+
+// dressStandIns gives the graph's fused forward nodes their stand-in ops.
+func (g *Graph) dressStandIns() []standIn {
+	var out []standIn
+	for i := 0; i < int(C.ggml_graph_n_nodes(g.g)); i++ {
+		node := C.ggml_graph_node(g.g, C.int(i))
+		s := standIn{node: node, op: node.op, params: node.op_params}
+		switch {
+		case kernelOf(node) == native.Gelu():
+			s.back, s.kernel = C.GGML_OP_SILU_BACK, native.GeluBack()
+			node.op = C.GGML_OP_UNARY
+			node.op_params[0] = C.int32_t(C.GGML_UNARY_OP_SILU)
+		case node.op == C.GGML_OP_NORM:
+			s.back, s.kernel = C.GGML_OP_RMS_NORM_BACK, native.NormBack()
+			s.data = uint32(node.op_params[0]) // eps, as float bits
+			node.op = C.GGML_OP_RMS_NORM
+		default:
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// undressStandIns gives the forward nodes their own ops back and turns the
+// stand-ins' backward nodes into the fused backward kernels. A backward node
+// is a stand-in's when it reads that node's gradient and input.
+func (g *Graph) undressStandIns(ins []standIn) error {
+	if len(ins) == 0 {
+		return nil
+	}
+	type key struct{ grad, x *C.struct_ggml_tensor }
+	backOf := map[key]standIn{}
+	for _, s := range ins {
+		s.node.op, s.node.op_params = s.op, s.params
+		if grad := C.ggml_graph_get_grad(g.g, s.node); grad != nil {
+			backOf[key{grad, s.node.src[0]}] = s
+		}
+	}
+	for i := 0; i < int(C.ggml_graph_n_nodes(g.g)); i++ {
+		node := C.ggml_graph_node(g.g, C.int(i))
+		s, ok := backOf[key{node.src[0], node.src[1]}]
+		if !ok || node.op != s.back {
+			continue
+		}
+		if g.ctx.room() < C.ggml_tensor_overhead() {
+			return errors.New("ggml context too small for the fused backward kernels: raise maxTensors")
+		}
+		C.rt_become_custom(g.ctx.c, node, C.ggml_custom_op_t(s.kernel), C.uint32_t(s.data))
+	}
+	return nil
+}
+
+// kernelOf is the address of the kernel a CUSTOM node runs, or nil.
+func kernelOf(t *C.struct_ggml_tensor) unsafe.Pointer {
+	if t.op != C.GGML_OP_CUSTOM {
+		return nil
+	}
+	return C.rt_custom_fun(t)
+}
+
+// kernelName names ragtune's kernel a CUSTOM node runs, or "".
+func kernelName(t *C.struct_ggml_tensor) string {
+	switch kernelOf(t) {
+	case nil:
+		return ""
+	case native.TransposeF32():
+		return "TRANSPOSE_F32 (ragtune)"
+	case native.Gelu():
+		return "GELU_F32 (ragtune)"
+	case native.GeluBack():
+		return "GELU_BACK_F32 (ragtune)"
+	case native.NormBack():
+		return "NORM_BACK_F32 (ragtune)"
+	}
+	return ""
+}

@@ -1,0 +1,109 @@
+package bindings
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// geluRef is the tanh-approximated GELU in float64.
+func geluRef(x float64) float64 {
+	return 0.5 * x * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(x+0.044715*x*x*x)))
+}
+
+// fusedLossRef is sum(c ⊙ layernorm(gelu(x))) over rows of n, in float64.
+func fusedLossRef(x, c []float64, n int, eps float64) float64 {
+	var loss float64
+	for r := 0; r < len(x)/n; r++ {
+		row := make([]float64, n)
+		var mean, sq float64
+		for i := range row {
+			row[i] = geluRef(x[r*n+i])
+			mean += row[i]
+		}
+		mean /= float64(n)
+		for i := range row {
+			sq += (row[i] - mean) * (row[i] - mean)
+		}
+		sd := math.Sqrt(sq/float64(n) + eps)
+		for i := range row {
+			loss += c[r*n+i] * (row[i] - mean) / sd
+		}
+	}
+	return loss
+}
+
+// TestFusedKernels runs ragtune's GELU and the fused GELU and LayerNorm
+// backward kernels through BuildBackward and checks the forward values
+// against the formula and the gradient against central differences of a
+// float64 reference. Rows of 37 leave a vector tail; two threads split
+// the rows.
+func TestFusedKernels(t *testing.T) {
+	const n, rows, eps = 37, 6, 1e-5
+	r := rand.New(rand.NewPCG(5, 6))
+	x, c := randF32(r, n*rows), randF32(r, n*rows)
+	for i := range x {
+		x[i] *= 3 // reach GELU's tails on both sides
+	}
+	ctx, _ := NewContext(64, 256, true)
+	defer ctx.Close()
+	tx, tc := ctx.NewTensor(TypeF32, n, rows), ctx.NewTensor(TypeF32, n, rows)
+	seed := ctx.NewTensor(TypeF32, 1)
+	tx.SetParam()
+	gelu := ctx.GeluFused(tx).SetOutput()
+	loss := ctx.Sum(ctx.Mul(ctx.Norm(gelu, eps), tc))
+	loss.SetLoss()
+	be, g := backwardGraph(t, ctx, loss, seed, 2)
+	gx := g.Grad(tx).SetOutput()
+	kernels := map[string]int{}
+	for i := range g.NumNodes() {
+		kernels[g.Node(i).OpDesc()]++
+	}
+	for _, k := range []string{"GELU_F32 (ragtune)", "GELU_BACK_F32 (ragtune)", "NORM_BACK_F32 (ragtune)"} {
+		if kernels[k] != 1 {
+			t.Fatalf("graph has %d nodes running %s, want 1 (ops: %v)", kernels[k], k, kernels)
+		}
+	}
+	alloc := be.NewAllocator()
+	defer alloc.Close()
+	if err := alloc.Alloc(g); err != nil {
+		t.Fatal(err)
+	}
+	tx.SetF32(x)
+	tc.SetF32(c)
+	seed.SetF32([]float32{1})
+	if err := be.Compute(g); err != nil {
+		t.Fatal(err)
+	}
+
+	for i, got := range gelu.F32() {
+		want := geluRef(float64(x[i]))
+		if d := math.Abs(float64(got) - want); d > 1e-6*(1+math.Abs(want)) {
+			t.Fatalf("gelu(%g) = %g, want %g", x[i], got, want)
+		}
+	}
+	x64, c64 := make([]float64, len(x)), make([]float64, len(c))
+	for i := range x {
+		x64[i], c64[i] = float64(x[i]), float64(c[i])
+	}
+	if got, want := float64(loss.F32()[0]), fusedLossRef(x64, c64, n, eps); math.Abs(got-want) > 1e-4*(1+math.Abs(want)) {
+		t.Fatalf("loss %g, want %g", got, want)
+	}
+	ad := gx.F32()
+	const h = 1e-5
+	var num, den float64
+	for i := range x64 {
+		orig := x64[i]
+		x64[i] = orig + h
+		lp := fusedLossRef(x64, c64, n, eps)
+		x64[i] = orig - h
+		lm := fusedLossRef(x64, c64, n, eps)
+		x64[i] = orig
+		fd := (lp - lm) / (2 * h)
+		num += (float64(ad[i]) - fd) * (float64(ad[i]) - fd)
+		den += fd * fd
+	}
+	if rel := math.Sqrt(num / den); rel > 1e-5 {
+		t.Fatalf("relative L2 error of the gradient through the fused kernels %.3g", rel)
+	}
+}

@@ -1,0 +1,111 @@
+#include "fused.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+// exp for the sigmoid inside GELU, written so the compiler vectorizes the
+// loops that call it (libm's expf is a call per element): 2^n·p(r) with
+// r = x - n·ln2, |r| ≤ ln2/2, p the degree-6 Taylor polynomial (relative
+// error below 2e-7). x is clamped where 2^n would leave float's range;
+// there the sigmoid is 0 or 1 to float precision anyway.
+static inline float exp_approx(float x) {
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    // round to nearest by the float-precision trick (vectorizes everywhere)
+    const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    const float r = (x - n * 0.693145751953125f) - n * 1.428606765330187e-6f;
+    float p = 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    union { uint32_t u; float f; } s = { (uint32_t) ((int32_t) n + 127) << 23 };
+    return p * s.f;
+}
+
+enum { CHUNK = 64 }; // elements per unit of work: whole cache lines per thread
+
+// chunk is the [*lo, *hi) range of n elements thread ith of nth computes.
+static void chunk(int64_t n, int ith, int nth, int64_t * lo, int64_t * hi) {
+    const int64_t units = (n + CHUNK - 1) / CHUNK, per = (units + nth - 1) / nth;
+    *lo = per * ith * CHUNK;
+    *hi = *lo + per * CHUNK < n ? *lo + per * CHUNK : n;
+    if (*lo > n) {
+        *lo = n;
+    }
+}
+
+#define GELU_C 0.7978845608028654f // √(2/π)
+#define GELU_A 0.044715f
+
+void ragtune_gelu_f32(struct ggml_tensor * dst, int ith, int nth, void * userdata) {
+    (void) userdata;
+    GGML_ASSERT(ggml_is_contiguous(dst->src[0]) && ggml_is_contiguous(dst));
+    const float * x = (const float *) dst->src[0]->data;
+    float * y = (float *) dst->data;
+    int64_t lo, hi;
+    chunk(ggml_nelements(dst), ith, nth, &lo, &hi);
+    // 0.5·(1 + tanh u) = σ(2u)
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
+        const float v = x[i];
+        const float u2 = 2 * GELU_C * v * (1 + GELU_A * v * v);
+        y[i] = v / (1 + exp_approx(-u2));
+    }
+}
+
+void ragtune_gelu_back_f32(struct ggml_tensor * dst, int ith, int nth, void * userdata) {
+    (void) userdata;
+    GGML_ASSERT(ggml_is_contiguous(dst->src[0]) && ggml_is_contiguous(dst->src[1]) && ggml_is_contiguous(dst));
+    const float * dy = (const float *) dst->src[0]->data;
+    const float * x = (const float *) dst->src[1]->data;
+    float * dx = (float *) dst->data;
+    int64_t lo, hi;
+    chunk(ggml_nelements(dst), ith, nth, &lo, &hi);
+    // d/dx x·σ(2u) = s + x·s(1-s)·2u', s = σ(2u), u' = √(2/π)(1 + 3·0.044715x²)
+#pragma omp simd
+    for (int64_t i = lo; i < hi; i++) {
+        const float v = x[i];
+        const float s = 1 / (1 + exp_approx(-2 * GELU_C * v * (1 + GELU_A * v * v)));
+        const float du2 = 2 * GELU_C * (1 + 3 * GELU_A * v * v);
+        dx[i] = dy[i] * (s + v * s * (1 - s) * du2);
+    }
+}
+
+void ragtune_norm_back_f32(struct ggml_tensor * dst, int ith, int nth, void * userdata) {
+    uint32_t bits = (uint32_t) (uintptr_t) userdata;
+    float eps;
+    memcpy(&eps, &bits, sizeof eps);
+    const struct ggml_tensor * g = dst->src[0];
+    const struct ggml_tensor * src = dst->src[1];
+    GGML_ASSERT(ggml_is_contiguous(g) && ggml_is_contiguous(src) && ggml_is_contiguous(dst));
+    const int64_t E = src->ne[0], rows = ggml_nrows(src);
+    for (int64_t r = ith; r < rows; r += nth) {
+        const float * x = (const float *) ((const char *) src->data + r * src->nb[1]);
+        const float * dy = (const float *) ((const char *) g->data + r * g->nb[1]);
+        float * dx = (float *) ((char *) dst->data + r * dst->nb[1]);
+        float sum = 0;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t i = 0; i < E; i++) {
+            sum += x[i];
+        }
+        const float mean = sum / E;
+        float var = 0, sdy = 0, sdyx = 0;
+#pragma omp simd reduction(+ : var, sdy, sdyx)
+        for (int64_t i = 0; i < E; i++) {
+            const float c = x[i] - mean;
+            var += c * c;
+            sdy += dy[i];
+            sdyx += dy[i] * c;
+        }
+        const float rstd = 1 / sqrtf(var / E + eps);
+        // mean(dy·x̂) = rstd·mean(dy·(x-μ))
+        const float mdy = sdy / E, mdyx = sdyx / E * rstd;
+#pragma omp simd
+        for (int64_t i = 0; i < E; i++) {
+            dx[i] = rstd * (dy[i] - mdy - (x[i] - mean) * rstd * mdyx);
+        }
+    }
+}

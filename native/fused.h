@@ -1,0 +1,23 @@
+#pragma once
+#include "ggml.h"
+
+// Fused element-wise kernels for training on the CPU, each a
+// ggml_custom_op_t over contiguous f32 tensors. ggml's autodiff cannot
+// differentiate a custom op: bindings.Graph.BuildBackward stands ops with a
+// backward in for them while it builds the backward pass, then puts these
+// kernels in place of the stand-ins and their backward nodes.
+
+// ragtune_gelu_f32: dst = gelu(src[0]), the tanh approximation
+// 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))), computed in f32 (ggml's own
+// GELU rounds its input to f16 on the CPU).
+void ragtune_gelu_f32(struct ggml_tensor * dst, int ith, int nth, void * userdata);
+
+// ragtune_gelu_back_f32: dst = src[0] · gelu'(src[1]) (the gradient dy and
+// gelu's input x).
+void ragtune_gelu_back_f32(struct ggml_tensor * dst, int ith, int nth, void * userdata);
+
+// ragtune_norm_back_f32: the gradient of LayerNorm without gain and bias
+// (ggml_norm) over rows of src[1] = x, given src[0] = dy:
+// dx = (dy - mean(dy) - x̂·mean(dy·x̂)) / σ, x̂ = (x - μ)/σ,
+// σ = √(var + eps). userdata carries eps's float bits.
+void ragtune_norm_back_f32(struct ggml_tensor * dst, int ith, int nth, void * userdata);
