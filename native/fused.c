@@ -40,6 +40,11 @@ static void chunk(int64_t n, int ith, int nth, int64_t * lo, int64_t * hi) {
 #define GELU_C 0.7978845608028654f // √(2/π)
 #define GELU_A 0.044715f
 
+// sigma2u is σ(2u), u = √(2/π)(v + 0.044715v³): gelu(v) = v·σ(2u).
+static inline float sigma2u(float v) {
+    return 1 / (1 + exp_approx(-2 * GELU_C * v * (1 + GELU_A * v * v)));
+}
+
 void ragtune_gelu_f32(struct ggml_tensor * dst, int ith, int nth, void * userdata) {
     (void) userdata;
     GGML_ASSERT(ggml_is_contiguous(dst->src[0]) && ggml_is_contiguous(dst));
@@ -50,9 +55,7 @@ void ragtune_gelu_f32(struct ggml_tensor * dst, int ith, int nth, void * userdat
     // 0.5·(1 + tanh u) = σ(2u)
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
-        const float v = x[i];
-        const float u2 = 2 * GELU_C * v * (1 + GELU_A * v * v);
-        y[i] = v / (1 + exp_approx(-u2));
+        y[i] = x[i] * sigma2u(x[i]);
     }
 }
 
@@ -68,7 +71,7 @@ void ragtune_gelu_back_f32(struct ggml_tensor * dst, int ith, int nth, void * us
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
         const float v = x[i];
-        const float s = 1 / (1 + exp_approx(-2 * GELU_C * v * (1 + GELU_A * v * v)));
+        const float s = sigma2u(v);
         const float du2 = 2 * GELU_C * (1 + 3 * GELU_A * v * v);
         dx[i] = dy[i] * (s + v * s * (1 - s) * du2);
     }
