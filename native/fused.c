@@ -40,7 +40,8 @@ static void chunk(int64_t n, int ith, int nth, int64_t * lo, int64_t * hi) {
 #define GELU_C 0.7978845608028654f // √(2/π)
 #define GELU_A 0.044715f
 
-// sigma2u is σ(2u), u = √(2/π)(v + 0.044715v³): gelu(v) = v·σ(2u).
+// sigma2u is σ(2u), u = √(2/π)(v + 0.044715v³): gelu(v) = v·σ(2u), since
+// 0.5·(1 + tanh u) = σ(2u).
 static inline float sigma2u(float v) {
     return 1 / (1 + exp_approx(-2 * GELU_C * v * (1 + GELU_A * v * v)));
 }
@@ -52,7 +53,6 @@ void ragtune_gelu_f32(struct ggml_tensor * dst, int ith, int nth, void * userdat
     float * y = (float *) dst->data;
     int64_t lo, hi;
     chunk(ggml_nelements(dst), ith, nth, &lo, &hi);
-    // 0.5·(1 + tanh u) = σ(2u)
 #pragma omp simd
     for (int64_t i = lo; i < hi; i++) {
         y[i] = x[i] * sigma2u(x[i]);

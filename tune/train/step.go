@@ -180,11 +180,8 @@ func (s *Stepper) build(sq, nq, sd, nd int) (*stepGraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := s.buildOptions(false)
-	qIn, qEmb := s.m.Embed(ctx, sq, nq, opts)
-	dOpts := opts
-	dOpts.SkipAdapters = s.QuerySideOnly
-	dIn, dEmb := s.m.Embed(ctx, sd, nd, dOpts)
+	qIn, qEmb := s.m.Embed(ctx, sq, nq, s.buildOptions(false))
+	dIn, dEmb := s.m.Embed(ctx, sd, nd, s.buildOptions(true))
 	loss, labels, err := s.lossOf(ctx, qEmb, dEmb)
 	if err != nil {
 		ctx.Close()
