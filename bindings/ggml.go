@@ -97,6 +97,12 @@ func NewContext(maxTensors, maxNodes int, grads bool) (*Context, error) {
 // Close frees the context and every tensor descriptor in it.
 func (ctx *Context) Close() {
 	if ctx != nil && ctx.c != nil {
+		// The tensors' addresses come back in later contexts: one left in
+		// persistent would make a graph allocator's tensor there pass for
+		// persistent and keep a pointer into a freed buffer.
+		for t := C.ggml_get_first_tensor(ctx.c); t != nil; t = C.ggml_get_next_tensor(ctx.c, t) {
+			persistent.Delete(t)
+		}
 		C.ggml_free(ctx.c)
 		ctx.c = nil
 	}

@@ -94,9 +94,11 @@ func backwardGraph(t *testing.T, ctx *Context, loss, seed Tensor, threads int) (
 		t.Fatal(err)
 	}
 	t.Cleanup(be.Close)
-	if _, err := be.AllocTensors(ctx); err != nil {
+	buf, err := be.AllocTensors(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(buf.Close)
 	g, err := ctx.NewGraph(256, true)
 	if err == nil {
 		err = g.Expand(loss)
@@ -367,9 +369,11 @@ func TestTransposeF32(t *testing.T) {
 		}
 		be, _ := NewCPUBackend(2)
 		defer be.Close()
-		if _, err := be.AllocTensors(ctx); err != nil {
+		buf, err := be.AllocTensors(ctx)
+		if err != nil {
 			t.Fatal(err)
 		}
+		defer buf.Close()
 		// at(col, row, i2) is the value the source holds there.
 		at := func(col, row, i2 int) float32 { return vals[(i2*c.rows+row)*c.cols+col] }
 		if c.permuted {
