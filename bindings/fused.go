@@ -120,6 +120,43 @@ func (g *Graph) undressStandIns(ins []standIn) error {
 	return nil
 }
 
+// useNativeProducts hands the batched f32 matrix products of a CPU graph
+// (attention's QKᵀ and P·V, forward and backward) to ragtune's kernels,
+// which run at two to three times ggml's speed on those many small slices.
+// It runs after autodiff, which needs the nodes' own ops.
+func (g *Graph) useNativeProducts() error {
+	for i := 0; i < int(C.ggml_graph_n_nodes(g.g)); i++ {
+		node := C.ggml_graph_node(g.g, C.int(i))
+		kernel := nativeProduct(node)
+		if kernel == nil {
+			continue
+		}
+		if g.ctx.room() < C.ggml_tensor_overhead() {
+			return errors.New("ggml context too small for the batched product kernels: raise maxTensors")
+		}
+		C.rt_become_custom(g.ctx.c, node, C.ggml_custom_op_t(kernel), 0)
+	}
+	return nil
+}
+
+// nativeProduct is ragtune's kernel for a MUL_MAT or OUT_PROD node, or nil
+// where ggml's own serves: 2-D products (projections, weight gradients)
+// keep ggml's tiled sgemm, other types and oversized slices ggml's kernels.
+func nativeProduct(node *C.struct_ggml_tensor) unsafe.Pointer {
+	a, b := node.src[0], node.src[1]
+	if node.ne[2]*node.ne[3] == 1 || node._type != C.GGML_TYPE_F32 ||
+		a == nil || b == nil || a._type != C.GGML_TYPE_F32 || b._type != C.GGML_TYPE_F32 {
+		return nil
+	}
+	switch {
+	case node.op == C.GGML_OP_MUL_MAT && native.ProductFits(int64(node.ne[0]), int64(a.ne[0])):
+		return native.MulMatF32()
+	case node.op == C.GGML_OP_OUT_PROD && native.ProductFits(int64(node.ne[0]), int64(a.ne[1])):
+		return native.OutProdF32()
+	}
+	return nil
+}
+
 // kernelOf is the address of the kernel a CUSTOM node runs, or nil.
 func kernelOf(t *C.struct_ggml_tensor) unsafe.Pointer {
 	if t.op != C.GGML_OP_CUSTOM {
@@ -141,6 +178,10 @@ func kernelName(t *C.struct_ggml_tensor) string {
 		return "GELU_BACK_F32 (ragtune)"
 	case native.NormBack():
 		return "NORM_BACK_F32 (ragtune)"
+	case native.MulMatF32():
+		return "MUL_MAT (ragtune)"
+	case native.OutProdF32():
+		return "OUT_PROD (ragtune)"
 	}
 	return ""
 }

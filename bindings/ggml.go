@@ -16,6 +16,8 @@ import (
 
 	// llama.cpp, ggml and ggml's CPU backend, compiled through cgo.
 	_ "github.com/ollama/ollama/llama/llama.cpp/src"
+
+	"github.com/ragtune/ragtune/native"
 )
 
 // Type is a ggml tensor element type.
@@ -158,8 +160,18 @@ func (t Tensor) Nb() [4]int {
 // Type is the element type.
 func (t Tensor) Type() Type { return Type(t.t._type) }
 
-// Op is the name of the operation that computes the tensor ("NONE" for a leaf).
-func (t Tensor) Op() string { return C.GoString(C.ggml_op_name(t.t.op)) }
+// Op is the name of the operation that computes the tensor ("NONE" for a
+// leaf); a node ragtune's product kernels compute is named by the ggml op
+// it stands for (MUL_MAT, OUT_PROD).
+func (t Tensor) Op() string {
+	switch kernelOf(t.t) {
+	case native.MulMatF32():
+		return "MUL_MAT"
+	case native.OutProdF32():
+		return "OUT_PROD"
+	}
+	return C.GoString(C.ggml_op_name(t.t.op))
+}
 
 // Name is the tensor's name.
 func (t Tensor) Name() string { return C.GoString(&t.t.name[0]) }

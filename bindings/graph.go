@@ -120,6 +120,11 @@ func (g *Graph) BuildBackward(loss, lossGrad Tensor, on *Backend) error {
 			C.ggml_set_output(node.src[1])
 		}
 	}
+	if on.IsCPU() {
+		if err := g.useNativeProducts(); err != nil {
+			return err
+		}
+	}
 	return g.outProdsAsMulMat(on)
 }
 
@@ -216,11 +221,13 @@ func (g *Graph) FLOPs() float64 {
 // every other node that computes (copies and views count none).
 func (t Tensor) FLOPs() float64 {
 	n := t.t
-	switch n.op {
-	case C.GGML_OP_MUL_MAT:
+	switch t.Op() {
+	case "MUL_MAT":
 		return 2 * float64(n.src[0].ne[0]) * float64(C.ggml_nelements(n))
-	case C.GGML_OP_OUT_PROD:
+	case "OUT_PROD":
 		return 2 * float64(n.src[0].ne[1]) * float64(C.ggml_nelements(n))
+	}
+	switch n.op {
 	case C.GGML_OP_NONE, C.GGML_OP_VIEW, C.GGML_OP_RESHAPE, C.GGML_OP_PERMUTE, C.GGML_OP_TRANSPOSE,
 		C.GGML_OP_CONT, C.GGML_OP_CPY, C.GGML_OP_DUP:
 		return 0

@@ -4,6 +4,7 @@ package native
 // #cgo CFLAGS: -fopenmp-simd
 // #include "transpose.h"
 // #include "fused.h"
+// #include "matmul.h"
 import "C"
 
 import (
@@ -23,3 +24,12 @@ func TransposeF32() unsafe.Pointer { return C.ragtune_transpose_f32 }
 func Gelu() unsafe.Pointer     { return C.ragtune_gelu_f32 }
 func GeluBack() unsafe.Pointer { return C.ragtune_gelu_back_f32 }
 func NormBack() unsafe.Pointer { return C.ragtune_norm_back_f32 }
+
+// MulMatF32 and OutProdF32 are the addresses of the batched product
+// kernels' ggml_custom_op_t functions; see matmul.h.
+func MulMatF32() unsafe.Pointer  { return C.ragtune_mul_mat_f32 }
+func OutProdF32() unsafe.Pointer { return C.ragtune_out_prod_f32 }
+
+// ProductFits reports whether MulMatF32 and OutProdF32 take a product with
+// m output columns and reduction length k.
+func ProductFits(m, k int64) bool { return bool(C.ragtune_products_fit(C.int64_t(m), C.int64_t(k))) }

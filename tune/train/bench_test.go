@@ -253,6 +253,23 @@ func BenchmarkMatMulPeak(b *testing.B) {
 			g := ctx.NewTensor(bindings.TypeF32, out, tokens)
 			return ctx.MulMat(ctx.Cont(ctx.Transpose(x)), ctx.Cont(ctx.Transpose(g))), []bindings.Tensor{x, g}
 		}, 2 * in * out * tokens},
+		// Attention at the step's shape: 64 texts x 12 heads of 128x128
+		// scores over 32-wide heads.
+		{"mul_mat_f32_attn_scores", func(ctx *bindings.Context) (bindings.Tensor, []bindings.Tensor) {
+			k := ctx.NewTensor(bindings.TypeF32, benchDim/benchHeads, benchHeads, benchSeq, 2*benchPairs)
+			q := ctx.NewTensor(bindings.TypeF32, benchDim/benchHeads, benchSeq, benchHeads, 2*benchPairs)
+			return ctx.MulMat(ctx.Permute(k, [4]int{0, 2, 1, 3}), q), []bindings.Tensor{k, q}
+		}, 2 * benchDim * benchSeq * benchSeq * 2 * benchPairs},
+		{"mul_mat_f32_attn_scores_cont", func(ctx *bindings.Context) (bindings.Tensor, []bindings.Tensor) {
+			k := ctx.NewTensor(bindings.TypeF32, benchDim/benchHeads, benchSeq, benchHeads, 2*benchPairs)
+			q := ctx.NewTensor(bindings.TypeF32, benchDim/benchHeads, benchSeq, benchHeads, 2*benchPairs)
+			return ctx.MulMat(k, q), []bindings.Tensor{k, q}
+		}, 2 * benchDim * benchSeq * benchSeq * 2 * benchPairs},
+		{"mul_mat_f32_attn_values", func(ctx *bindings.Context) (bindings.Tensor, []bindings.Tensor) {
+			vT := ctx.NewTensor(bindings.TypeF32, benchSeq, benchDim/benchHeads, benchHeads, 2*benchPairs)
+			p := ctx.NewTensor(bindings.TypeF32, benchSeq, benchSeq, benchHeads, 2*benchPairs)
+			return ctx.MulMat(vT, p), []bindings.Tensor{vT, p}
+		}, 2 * benchDim * benchSeq * benchSeq * 2 * benchPairs},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {

@@ -1,0 +1,140 @@
+package bindings
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// attnShape is an attention-like product chain for the batched kernels:
+// d-wide heads, S positions, H heads, B texts. S > 64 splits a slice's
+// rows into two units of work, and neither S nor d is a multiple of the
+// vector width, so both kernels run their tails.
+type attnShape struct{ d, s, h, b int }
+
+// loss is Σ c ⊙ (v·(kᵀq)) per head in float64, with k ne [d, H, S, B]
+// (read through a permuted view, as the model reads it), q ne [d, S, H, B],
+// v ne [S, d, H, B] and c ne [d, S, H, B].
+func (a attnShape) loss(k, q, v, c []float64) float64 {
+	var sum float64
+	kq := make([]float64, a.s)
+	for b := range a.b {
+		for h := range a.h {
+			for i := range a.s {
+				for j := range a.s {
+					var dot float64
+					for t := range a.d {
+						dot += k[((b*a.s+j)*a.h+h)*a.d+t] * q[((b*a.h+h)*a.s+i)*a.d+t]
+					}
+					kq[j] = dot
+				}
+				for e := range a.d {
+					var out float64
+					for j := range a.s {
+						out += v[((b*a.h+h)*a.d+e)*a.s+j] * kq[j]
+					}
+					sum += c[((b*a.h+h)*a.s+i)*a.d+e] * out
+				}
+			}
+		}
+	}
+	return sum
+}
+
+// TestNativeProducts runs the attention products through BuildBackward on
+// the CPU, where ragtune's batched kernels take every MUL_MAT and OUT_PROD,
+// and checks the loss against a float64 reference and the gradients of k,
+// q and v against its central differences. Three threads split the units
+// of work unevenly.
+func TestNativeProducts(t *testing.T) {
+	a := attnShape{d: 20, s: 70, h: 2, b: 2}
+	n := a.d * a.s * a.h * a.b
+	r := rand.New(rand.NewPCG(9, 10))
+	k, q, v, c := randF32(r, n), randF32(r, n), randF32(r, n), randF32(r, n)
+
+	ctx, _ := NewContext(64, 512, true)
+	defer ctx.Close()
+	tk := ctx.NewTensor(TypeF32, a.d, a.h, a.s, a.b)
+	tq := ctx.NewTensor(TypeF32, a.d, a.s, a.h, a.b)
+	tv := ctx.NewTensor(TypeF32, a.s, a.d, a.h, a.b)
+	tc := ctx.NewTensor(TypeF32, a.d, a.s, a.h, a.b)
+	seed := ctx.NewTensor(TypeF32, 1)
+	for _, p := range []Tensor{tk, tq, tv} {
+		p.SetParam()
+	}
+	scores := ctx.MulMat(ctx.Permute(tk, [4]int{0, 2, 1, 3}), tq) // [S_k, S_q, H, B]
+	loss := ctx.Sum(ctx.Mul(ctx.MulMat(tv, scores), tc)).SetLoss()
+	be, g := backwardGraph(t, ctx, loss, seed, 3)
+	grads := []Tensor{g.Grad(tk).SetOutput(), g.Grad(tq).SetOutput(), g.Grad(tv).SetOutput()}
+	products := 0
+	for i := range g.NumNodes() {
+		node := g.Node(i)
+		if op := node.Op(); op == "MUL_MAT" || op == "OUT_PROD" {
+			if !strings.HasSuffix(node.OpDesc(), "(ragtune)") {
+				t.Fatalf("node %d: %s of %v by ggml, want ragtune's batched kernel", i, op, node)
+			}
+			products++
+		}
+	}
+	if products != 6 { // two forward products, two gradients of each
+		t.Fatalf("%d batched products in the graph, want 6", products)
+	}
+	alloc := be.NewAllocator()
+	defer alloc.Close()
+	if err := alloc.Alloc(g); err != nil {
+		t.Fatal(err)
+	}
+	for i, x := range [][]float32{k, q, v, c} {
+		if err := []Tensor{tk, tq, tv, tc}[i].SetF32(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seed.SetF32([]float32{1})
+	if err := be.Compute(g); err != nil {
+		t.Fatal(err)
+	}
+
+	ins := [4][]float64{}
+	for i, x := range [][]float32{k, q, v, c} {
+		ins[i] = make([]float64, n)
+		for j := range x {
+			ins[i][j] = float64(x[j])
+		}
+	}
+	ref := func() float64 { return a.loss(ins[0], ins[1], ins[2], ins[3]) }
+	if got, want := float64(loss.F32()[0]), ref(); math.Abs(got-want) > 1e-5*math.Sqrt(float64(n*a.s*a.d)) {
+		t.Fatalf("loss %g, want %g", got, want)
+	}
+	// The loss is linear in each single element, so a central difference
+	// is its derivative up to rounding; a sample of elements keeps it quick.
+	// k's gradient is a permuted view ([d, S, H, B] in memory) of the
+	// product that computes it.
+	kAt := func(i int) int {
+		t, h, j, b := i%a.d, i/a.d%a.h, i/(a.d*a.h)%a.s, i/(a.d*a.h*a.s)
+		return ((b*a.h+h)*a.s+j)*a.d + t
+	}
+	for p, name := range []string{"k", "q", "v"} {
+		ad := grads[p].F32()
+		var num, den float64
+		for range 60 {
+			i := r.IntN(n)
+			gi := i
+			if p == 0 {
+				gi = kAt(i)
+			}
+			orig := ins[p][i]
+			ins[p][i] = orig + 1
+			lp := ref()
+			ins[p][i] = orig - 1
+			lm := ref()
+			ins[p][i] = orig
+			fd := (lp - lm) / 2
+			num += (float64(ad[gi]) - fd) * (float64(ad[gi]) - fd)
+			den += fd * fd
+		}
+		if rel := math.Sqrt(num / den); rel > 1e-5 {
+			t.Errorf("gradient of %s: relative L2 error %.3g against central differences", name, rel)
+		}
+	}
+}
