@@ -120,11 +120,12 @@ func (g *Graph) undressStandIns(ins []standIn) error {
 	return nil
 }
 
-// useNativeProducts hands the batched f32 matrix products of a CPU graph
-// (attention's QKᵀ and P·V, forward and backward) to ragtune's kernels,
-// which run at two to three times ggml's speed on those many small slices.
-// It runs after autodiff, which needs the nodes' own ops.
-func (g *Graph) useNativeProducts() error {
+// UseNativeProducts hands the batched f32 matrix products of a graph that
+// runs on the CPU (attention's QKᵀ and P·V, forward and backward) to
+// ragtune's kernels, which run at two to three times ggml's speed on those
+// many small slices. BuildBackward calls it for CPU training graphs, after
+// autodiff, which needs the nodes' own ops; call it for forward graphs.
+func (g *Graph) UseNativeProducts() error {
 	for i := 0; i < int(C.ggml_graph_n_nodes(g.g)); i++ {
 		node := C.ggml_graph_node(g.g, C.int(i))
 		kernel := nativeProduct(node)

@@ -112,6 +112,9 @@ func (e *graphEngine) graph(key graphKey) (*compiled, error) {
 	if err == nil {
 		err = g.Expand(out)
 	}
+	if err == nil && e.be.IsCPU() {
+		err = g.UseNativeProducts()
+	}
 	if err != nil {
 		ctx.Close()
 		return nil, fmt.Errorf("building the embedding graph: %w", err)
