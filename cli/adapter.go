@@ -28,6 +28,8 @@ func init() {
 				Flags: []ucli.Flag{
 					&ucli.StringFlag{Name: "type", Usage: "re-encode the 2-D weights as " + strings.Join(adapter.MergeTypes, "|") + " (default: keep every tensor's type)"},
 					&ucli.Float64Flag{Name: "scale", Value: 1, Usage: "user scale of the adapter (llama.cpp's --lora-scaled)"},
+					deviceFlag(),
+					&ucli.IntFlag{Name: "threads", Value: defaultThreads(), Usage: "CPU threads"},
 					&ucli.BoolFlag{Name: "json", Usage: "print a JSON summary"},
 				},
 				Action: runAdapterMerge,
@@ -78,6 +80,7 @@ type mergeSummary struct {
 	Fallbacks []string       `json:"fallbacks"`
 	Types     map[string]int `json:"types"`
 	Bytes     int64          `json:"bytes"`
+	Device    string         `json:"device"` // the backend that computed the merged weights
 	Seconds   float64        `json:"seconds"`
 }
 
@@ -93,8 +96,14 @@ func runAdapterMerge(c *ucli.Context) error {
 	if math.IsNaN(scale) || math.IsInf(scale, 0) {
 		return fmt.Errorf("adapter merge: --scale %v is not a number", scale)
 	}
+	d, err := selectDevice(c)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
-	res, err := adapter.Merge(base, ad, out, c.String("type"), float32(scale))
+	res, err := adapter.Merge(base, ad, out, adapter.MergeOptions{
+		Type: c.String("type"), Scale: float32(scale), Device: d.Spec(), Threads: c.Int("threads"),
+	})
 	if err != nil {
 		return err
 	}
@@ -102,7 +111,7 @@ func runAdapterMerge(c *ucli.Context) error {
 		Base: base, Adapter: ad, Out: out, Type: c.String("type"), Scale: scale,
 		Merged: res.Merged, Copied: res.Copied, Reencoded: res.Reencoded,
 		Fallbacks: append([]string{}, res.Fallbacks...), Types: res.Types, Bytes: res.Bytes,
-		Seconds: time.Since(start).Seconds(),
+		Device: res.Device, Seconds: time.Since(start).Seconds(),
 	}
 	if sum.Type == "" {
 		sum.Type = "keep"
@@ -111,8 +120,8 @@ func runAdapterMerge(c *ucli.Context) error {
 		return printJSON(c.App.Writer, sum)
 	}
 	w := c.App.Writer
-	fmt.Fprintf(w, "wrote %s (%s): %d weights merged, %d tensors copied, %d re-encoded, types %s, %.1fs\n",
-		out, mergeFileSize(res.Bytes), res.Merged, res.Copied, res.Reencoded, mergeTypeCounts(res.Types), sum.Seconds)
+	fmt.Fprintf(w, "wrote %s (%s): %d weights merged on %s, %d tensors copied, %d re-encoded, types %s, %.1fs\n",
+		out, mergeFileSize(res.Bytes), res.Merged, res.Device, res.Copied, res.Reencoded, mergeTypeCounts(res.Types), sum.Seconds)
 	for _, f := range res.Fallbacks {
 		fmt.Fprintf(w, "  fallback %s\n", f)
 	}

@@ -43,9 +43,9 @@ func TestAdapterMergeCommand(t *testing.T) {
 	// Flags after the positionals and before them mean the same.
 	for _, args := range [][]string{
 		{"adapter", "merge", base, ad, out, "--type", "q8_0", "--scale", "0.5", "--json"},
-		{"adapter", "merge", "--json", "--type=q8_0", "--scale", "0.5", base, ad, out},
+		{"adapter", "merge", "--json", "--type=q8_0", "--scale", "0.5", "--device", "cpu", base, ad, out},
 	} {
-		text, err := runCLICombined(t, args...)
+		text, err := runCLI(t, args...) // the device's line goes to stderr
 		if err != nil {
 			t.Fatalf("%v: %v", args, err)
 		}
@@ -53,7 +53,7 @@ func TestAdapterMergeCommand(t *testing.T) {
 		if err := json.Unmarshal([]byte(text), &sum); err != nil {
 			t.Fatalf("%v: %v in %q", args, err, text)
 		}
-		if sum.Merged != 2 || sum.Type != "q8_0" || sum.Scale != 0.5 || sum.Out != out || sum.Bytes == 0 || sum.Types["q8_0"] == 0 {
+		if sum.Merged != 2 || sum.Type != "q8_0" || sum.Scale != 0.5 || sum.Out != out || sum.Bytes == 0 || sum.Types["q8_0"] == 0 || sum.Device == "" {
 			t.Errorf("%v: summary %+v", args, sum)
 		}
 	}

@@ -3,9 +3,7 @@ package adapter
 import (
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
-	"sync"
 
 	"github.com/ragtune/ragtune/bindings"
 	"github.com/ragtune/ragtune/bindings/gguf"
@@ -20,9 +18,23 @@ var fileTypes = map[gguf.TensorType]gguf.FileType{
 	gguf.Q4_0: gguf.FileTypeQ4_0, gguf.Q4_K: gguf.FileTypeQ4_K_S,
 }
 
+// MergeOptions are Merge's choices.
+type MergeOptions struct {
+	// Type re-encodes the 2-D weights as one of MergeTypes; "" keeps every
+	// tensor's type.
+	Type string
+	// Scale is the user's scale of the adapter (llama.cpp's --lora-scaled).
+	Scale float32
+	// Device is where the products run, a --device value ("" is the CPU);
+	// Threads the CPU threads (0: ggml's default).
+	Device  string
+	Threads int
+}
+
 // MergeResult says what Merge wrote.
 type MergeResult struct {
 	Out       string
+	Device    string         // the backend that computed the merged weights
 	Merged    int            // adapted weights (W += scale·alpha/r·B·A)
 	Copied    int            // tensors copied byte for byte
 	Reencoded int            // tensors converted to another type
@@ -32,16 +44,17 @@ type MergeResult struct {
 }
 
 // Merge writes outPath: the base model with every adapter pair folded into
-// its weight, W += scale·(alpha/r)·B·A, as llama.cpp's export-lora computes
-// it (quantized bases are dequantized first). All base metadata is kept.
+// its weight, W += scale·(alpha/r)·B·A, computed on the device by the ggml
+// graph llama.cpp's export-lora builds (quantized bases are dequantized
+// first, on the host). All base metadata is kept.
 //
-// outType "" keeps every tensor's type, so a merged weight of a quantized
+// Type "" keeps every tensor's type, so a merged weight of a quantized
 // base is quantized again to its own type. Otherwise ("f32", "f16", "q8_0",
 // "q4_0", "q4_k") the 2-D weights are re-encoded as `model quantize` does
 // (norms, position and token-type tables and 1-D tensors keep their type)
 // and general.file_type is set. The file is written atomically.
-func Merge(basePath, adapterPath, outPath, outType string, scale float32) (*MergeResult, error) {
-	target, keep, err := parseMergeType(outType)
+func Merge(basePath, adapterPath, outPath string, o MergeOptions) (*MergeResult, error) {
+	target, keep, err := parseMergeType(o.Type)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +77,12 @@ func Merge(basePath, adapterPath, outPath, outType string, scale float32) (*Merg
 		return nil, err
 	}
 
-	res := &MergeResult{Out: outPath, Types: map[string]int{}}
+	be, err := bindings.OpenBackend(o.Device, o.Threads)
+	if err != nil {
+		return nil, err
+	}
+	defer be.Close()
+	res := &MergeResult{Out: outPath, Device: be.Name(), Types: map[string]int{}}
 	b := gguf.NewBuilder()
 	for _, kv := range base.KVs {
 		if err := b.Set(kv.Key, kv.Value); err != nil {
@@ -88,7 +106,7 @@ func Merge(basePath, adapterPath, outPath, outType string, scale float32) (*Merg
 		switch {
 		case adapted:
 			res.Merged++
-			produce = func() ([]byte, error) { return mergeTensor(base, ad, t, p, p.Scale(info.Alpha, scale), typ) }
+			produce = func() ([]byte, error) { return mergeTensor(be, base, ad, t, p, p.Scale(info.Alpha, o.Scale), typ) }
 		case typ == t.Type:
 			res.Copied++
 			produce = func() ([]byte, error) { return base.TensorData(t.Name) }
@@ -190,11 +208,8 @@ func fitType(want gguf.TensorType, ne0 int64) gguf.TensorType {
 	return gguf.F16
 }
 
-// mergeTensor computes W + s·ΔW and encodes it as typ. W ne [in, out] is
-// row-major [out][in]; ΔW = B·A with B [out][r], A [r][in]. For a token
-// embedding (A ne [r, V], B ne [r, E], W ne [E, V]) ΔW = A·Bᵀ: row v of the
-// table gets Σ_k A[v][k]·B[e][k].
-func mergeTensor(base, ad *gguf.File, w gguf.TensorInfo, p PairInfo, s float32, typ gguf.TensorType) ([]byte, error) {
+// mergeTensor computes W + s·ΔW on the backend and encodes it as typ.
+func mergeTensor(be *bindings.Backend, base, ad *gguf.File, w gguf.TensorInfo, p PairInfo, s float32, typ gguf.TensorType) ([]byte, error) {
 	W, err := readF32(base, w)
 	if err != nil {
 		return nil, err
@@ -207,50 +222,59 @@ func mergeTensor(base, ad *gguf.File, w gguf.TensorInfo, p PairInfo, s float32, 
 	if err != nil {
 		return nil, err
 	}
-	in, out, r := p.In, p.Out, p.Rank
-	if p.isEmbedding() {
-		// Row o of W gets Σ_k A[o][k]·B[i][k]: the same loop with A and B
-		// in swapped roles once B is transposed to [r][E].
-		bt := make([]float32, len(B))
-		for i := 0; i < in; i++ {
-			for k := 0; k < r; k++ {
-				bt[k*in+i] = B[i*r+k]
-			}
-		}
-		addDelta(W, A, bt, s, in, out, r)
-	} else {
-		addDelta(W, B, A, s, in, out, r)
+	merged, err := fold(be, W, A, B, p, s)
+	if err != nil {
+		return nil, fmt.Errorf("merging %s into %s on %s: %w", p.A.Name, w.Name, be.Name(), err)
 	}
-	return encode(W, w, typ)
+	return encode(merged, w, typ)
 }
 
-// addDelta adds s·(L·R) to W, with L [out][r], R [r][in] and W [out][in],
-// all row-major. Each output element is the length-r dot product rounded
-// once, then scaled and added, as export-lora's ggml graph does.
-func addDelta(W, L, R []float32, s float32, in, out, r int) {
-	workers := min(runtime.GOMAXPROCS(0), out)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d := make([]float32, in)
-			for o := w; o < out; o += workers {
-				clear(d)
-				for k, l := range L[o*r : (o+1)*r] {
-					row := R[k*in : (k+1)*in]
-					for i, x := range row {
-						d[i] += l * x
-					}
-				}
-				dst := W[o*in : (o+1)*in]
-				for i := range dst {
-					dst[i] += s * d[i]
-				}
-			}
-		}()
+// fold is W + s·ΔW as one ggml graph on the backend: each element of ΔW
+// is the length-r dot product rounded once, then scaled and added, as in
+// export-lora. W ne [in, out]; ΔW = B·A with A ne [in, r], B ne [r, out].
+// For a token embedding (A ne [r, V], B ne [r, E], W ne [E, V]) ΔW = A·Bᵀ:
+// row v of the table gets Σ_k A[v][k]·B[e][k].
+func fold(be *bindings.Backend, W, A, B []float32, p PairInfo, s float32) ([]float32, error) {
+	ctx, err := bindings.NewContext(8, 8, false)
+	if err != nil {
+		return nil, err
 	}
-	wg.Wait()
+	defer ctx.Close()
+	in, out, r := p.In, p.Out, p.Rank
+	tw := ctx.NewTensor(bindings.TypeF32, in, out)
+	var ta, tb, delta bindings.Tensor
+	if p.isEmbedding() {
+		ta, tb = ctx.NewTensor(bindings.TypeF32, r, out), ctx.NewTensor(bindings.TypeF32, r, in)
+		delta = ctx.MulMat(tb, ta)
+	} else {
+		ta, tb = ctx.NewTensor(bindings.TypeF32, in, r), ctx.NewTensor(bindings.TypeF32, r, out)
+		delta = ctx.MulMat(ctx.Cont(ctx.Transpose(ta)), tb)
+	}
+	merged := ctx.Add(tw, ctx.Scale(delta, s))
+	g, err := ctx.NewGraph(8, false)
+	if err == nil {
+		err = g.Expand(merged)
+	}
+	if err != nil {
+		return nil, err
+	}
+	buf, err := be.AllocTensors(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer buf.Close()
+	for _, x := range []struct {
+		t bindings.Tensor
+		v []float32
+	}{{tw, W}, {ta, A}, {tb, B}} {
+		if err := x.t.SetF32(x.v); err != nil {
+			return nil, err
+		}
+	}
+	if err := be.Compute(g); err != nil {
+		return nil, err
+	}
+	return merged.F32(), nil
 }
 
 // readF32 dequantizes a base tensor with ggml's own converters.

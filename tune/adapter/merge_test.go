@@ -96,7 +96,7 @@ func TestMergeMatchesReference(t *testing.T) {
 	s := float64(userScale) * alpha / 4
 
 	out := filepath.Join(t.TempDir(), "merged.gguf")
-	res, err := Merge(basePath, adPath, out, "", userScale)
+	res, err := Merge(basePath, adPath, out, MergeOptions{Scale: userScale})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestMergeMatchesReference(t *testing.T) {
 
 	// As f32 the dequantized base plus the delta is exact.
 	out32 := filepath.Join(t.TempDir(), "merged32.gguf")
-	res, err = Merge(basePath, adPath, out32, "f32", userScale)
+	res, err = Merge(basePath, adPath, out32, MergeOptions{Type: "f32", Scale: userScale})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestMergeReencodesLikeQuantize(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "m.gguf")
-	res, err := Merge(basePath, adPath, out, "q4_k", 1)
+	res, err := Merge(basePath, adPath, out, MergeOptions{Type: "q4_k", Scale: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestMergeTokenEmbedding(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "m.gguf")
-	if _, err := Merge(basePath, adPath, out, "", 0.5); err != nil {
+	if _, err := Merge(basePath, adPath, out, MergeOptions{Scale: 0.5}); err != nil {
 		t.Fatal(err)
 	}
 	m, _ := gguf.Open(out)
@@ -261,7 +261,7 @@ func TestMergeRefusesAdaptersThatDoNotFit(t *testing.T) {
 		{"type", save("bert", randomPair(rng, "blk.0.attn_q.weight", 64, 32, 4)), "q3_k", `unknown output type "q3_k"`},
 	} {
 		out := filepath.Join(dir, "m.gguf")
-		_, err := Merge(basePath, c.adapter, out, c.typ, 1)
+		_, err := Merge(basePath, c.adapter, out, MergeOptions{Type: c.typ, Scale: 1})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err %v, want it to mention %s", c.name, err, c.want)
 		}
@@ -296,7 +296,7 @@ func BenchmarkMerge(b *testing.B) {
 	for _, typ := range []string{"", "q8_0"} {
 		b.Run("type="+typ, func(b *testing.B) {
 			for b.Loop() {
-				if _, err := Merge(base, ad, filepath.Join(dir, "m.gguf"), typ, 1); err != nil {
+				if _, err := Merge(base, ad, filepath.Join(dir, "m.gguf"), MergeOptions{Type: typ, Scale: 1}); err != nil {
 					b.Fatal(err)
 				}
 			}

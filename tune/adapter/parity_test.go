@@ -172,7 +172,7 @@ func TestParityWithLlamaCpp(t *testing.T) {
 func checkParity(t *testing.T, label, base, ad string, sample []string) {
 	t.Helper()
 	merged := filepath.Join(t.TempDir(), "merged.gguf")
-	if _, err := adapter.Merge(base, ad, merged, "", 1); err != nil {
+	if _, err := adapter.Merge(base, ad, merged, adapter.MergeOptions{Scale: 1}); err != nil {
 		t.Fatal(err)
 	}
 	llamaCpp := encoder.Options{Engine: encoder.EngineLlama, Exact: true}
@@ -223,7 +223,7 @@ func TestMergeQuantizedBase(t *testing.T) {
 		minCos float64
 	}{{"", 0.9995}, {"f16", 0.99999}, {"f32", 0.99999}} {
 		merged := filepath.Join(t.TempDir(), "merged-"+c.typ+".gguf")
-		if _, err := adapter.Merge(base, ad, merged, c.typ, 1); err != nil {
+		if _, err := adapter.Merge(base, ad, merged, adapter.MergeOptions{Type: c.typ, Scale: 1}); err != nil {
 			t.Fatal(err)
 		}
 		for _, engine := range []string{encoder.EngineGGML, encoder.EngineLlama} {
@@ -246,7 +246,7 @@ func TestLlamaCppLoadsEveryMergeType(t *testing.T) {
 		ad := randomAdapter(t, base, parityTargets[arch], 2, 0, 13, bStd[arch])
 		for _, typ := range adapter.MergeTypes {
 			out := filepath.Join(t.TempDir(), arch+"-"+typ+".gguf")
-			if _, err := adapter.Merge(base, ad, out, typ, 0.5); err != nil {
+			if _, err := adapter.Merge(base, ad, out, adapter.MergeOptions{Type: typ, Scale: 0.5}); err != nil {
 				t.Fatalf("%s %s: %v", arch, typ, err)
 			}
 			m, err := bindings.LoadLlamaModel(out, false)
@@ -352,7 +352,7 @@ func TestParityUserScale(t *testing.T) {
 	base := tinyModel(t, "llama", gguf.F32, texts)
 	ad := randomAdapter(t, base, []string{"attn_q", "attn_v", "ffn_down"}, 2, 0, 14, 0.1)
 	merged := filepath.Join(t.TempDir(), "merged.gguf")
-	if _, err := adapter.Merge(base, ad, merged, "", 0.5); err != nil {
+	if _, err := adapter.Merge(base, ad, merged, adapter.MergeOptions{Scale: 0.5}); err != nil {
 		t.Fatal(err)
 	}
 	sample := texts[:8]

@@ -140,7 +140,7 @@ func TestExportPEFTTrainedAdapter(t *testing.T) {
 				t.Errorf("%d tensors, %d modules for %d pairs", len(st.Tensors), res.Modules, len(info.Pairs))
 			}
 			merged := filepath.Join(t.TempDir(), "merged.gguf")
-			if _, err := adapter.Merge(base, ad, merged, "", 1); err != nil {
+			if _, err := adapter.Merge(base, ad, merged, adapter.MergeOptions{Scale: 1}); err != nil {
 				t.Fatal(err)
 			}
 			af, bf, mf := openGGUF(t, ad), openGGUF(t, base), openGGUF(t, merged)
@@ -670,7 +670,7 @@ func TestExportPEFTTokenEmbedding(t *testing.T) {
 	pA, _ := st.Float32s(key + "A")
 	pB, _ := st.Float32s(key + "B")
 	merged := filepath.Join(t.TempDir(), "merged.gguf")
-	if _, err := adapter.Merge(base, ad, merged, "", 1); err != nil {
+	if _, err := adapter.Merge(base, ad, merged, adapter.MergeOptions{Scale: 1}); err != nil {
 		t.Fatal(err)
 	}
 	W, _ := bf.Float32s("token_embd.weight") // [V][E], nn.Embedding's weight
@@ -796,7 +796,7 @@ func TestImportPEFTFolder(t *testing.T) {
 		t.Errorf("result %+v", res)
 	}
 	merged := filepath.Join(t.TempDir(), "merged.gguf")
-	if _, err := adapter.Merge(base, out, merged, "", 1); err != nil {
+	if _, err := adapter.Merge(base, out, merged, adapter.MergeOptions{Scale: 1}); err != nil {
 		t.Fatal(err)
 	}
 	bf, mf := openGGUF(t, base), openGGUF(t, merged)
