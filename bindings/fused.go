@@ -25,6 +25,7 @@ import "C"
 
 import (
 	"errors"
+	"math"
 	"unsafe"
 
 	"github.com/ragtune/ragtune/native"
@@ -120,24 +121,44 @@ func (g *Graph) undressStandIns(ins []standIn) error {
 	return nil
 }
 
-// UseNativeProducts hands the batched f32 matrix products of a graph that
-// runs on the CPU (attention's QKᵀ and P·V, forward and backward) to
-// ragtune's kernels, which run at two to three times ggml's speed on those
-// many small slices. BuildBackward calls it for CPU training graphs, after
+// UseNativeKernels hands nodes of a graph that runs on the CPU to
+// ragtune's kernels where those are faster than ggml's: batched f32 matrix
+// products (attention's QKᵀ and P·V, forward and backward: two to three
+// times ggml's speed on those many small slices) and attention's scaled,
+// masked softmax. BuildBackward calls it for CPU training graphs, after
 // autodiff, which needs the nodes' own ops; call it for forward graphs.
-func (g *Graph) UseNativeProducts() error {
+func (g *Graph) UseNativeKernels() error {
 	for i := 0; i < int(C.ggml_graph_n_nodes(g.g)); i++ {
 		node := C.ggml_graph_node(g.g, C.int(i))
-		kernel := nativeProduct(node)
+		kernel, data := nativeProduct(node), uint32(0)
+		if kernel == nil {
+			kernel, data = nativeSoftMax(node)
+		}
 		if kernel == nil {
 			continue
 		}
 		if g.ctx.room() < C.ggml_tensor_overhead() {
-			return errors.New("ggml context too small for the batched product kernels: raise maxTensors")
+			return errors.New("ggml context too small for ragtune's CPU kernels: raise maxTensors")
 		}
-		C.rt_become_custom(g.ctx.c, node, C.ggml_custom_op_t(kernel), 0)
+		C.rt_become_custom(g.ctx.c, node, C.ggml_custom_op_t(kernel), C.uint32_t(data))
 	}
 	return nil
+}
+
+// nativeSoftMax is ragtune's kernel for a SOFT_MAX node and its userdata
+// (the scale's float bits), or nil where ggml's serves: ALiBi, sinks,
+// other types, strided rows.
+func nativeSoftMax(node *C.struct_ggml_tensor) (unsafe.Pointer, uint32) {
+	x, mask := node.src[0], node.src[1]
+	if node.op != C.GGML_OP_SOFT_MAX || node._type != C.GGML_TYPE_F32 || node.src[2] != nil ||
+		x._type != C.GGML_TYPE_F32 || x.nb[0] != 4 || mask != nil && (mask._type != C.GGML_TYPE_F32 || mask.nb[0] != 4) {
+		return nil, 0
+	}
+	// op_params: scale, max_bias (ggml_soft_max_ext)
+	if maxBias := math.Float32frombits(uint32(node.op_params[1])); maxBias != 0 {
+		return nil, 0
+	}
+	return native.SoftMax(), uint32(node.op_params[0])
 }
 
 // nativeProduct is ragtune's kernel for a MUL_MAT or OUT_PROD node, or nil
@@ -183,6 +204,8 @@ func kernelName(t *C.struct_ggml_tensor) string {
 		return "MUL_MAT (ragtune)"
 	case native.OutProdF32():
 		return "OUT_PROD (ragtune)"
+	case native.SoftMax():
+		return "SOFT_MAX (ragtune)"
 	}
 	return ""
 }

@@ -161,14 +161,16 @@ func (t Tensor) Nb() [4]int {
 func (t Tensor) Type() Type { return Type(t.t._type) }
 
 // Op is the name of the operation that computes the tensor ("NONE" for a
-// leaf); a node ragtune's product kernels compute is named by the ggml op
-// it stands for (MUL_MAT, OUT_PROD).
+// leaf); a node one of ragtune's kernels computes in place of a ggml op
+// (UseNativeKernels) is named by that op (MUL_MAT, OUT_PROD, SOFT_MAX).
 func (t Tensor) Op() string {
 	switch kernelOf(t.t) {
 	case native.MulMatF32():
 		return "MUL_MAT"
 	case native.OutProdF32():
 		return "OUT_PROD"
+	case native.SoftMax():
+		return "SOFT_MAX"
 	}
 	return C.GoString(C.ggml_op_name(t.t.op))
 }

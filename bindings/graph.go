@@ -121,7 +121,7 @@ func (g *Graph) BuildBackward(loss, lossGrad Tensor, on *Backend) error {
 		}
 	}
 	if on.IsCPU() {
-		if err := g.UseNativeProducts(); err != nil {
+		if err := g.UseNativeKernels(); err != nil {
 			return err
 		}
 	}

@@ -112,3 +112,48 @@ void ragtune_norm_back_f32(struct ggml_tensor * dst, int ith, int nth, void * us
         }
     }
 }
+
+void ragtune_soft_max_f32(struct ggml_tensor * dst, int ith, int nth, void * userdata) {
+    uint32_t bits = (uint32_t) (uintptr_t) userdata;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    const struct ggml_tensor * x = dst->src[0];
+    const struct ggml_tensor * mask = dst->src[1];
+    GGML_ASSERT(ggml_is_contiguous(dst) && x->nb[0] == sizeof(float) && (mask == NULL || mask->nb[0] == sizeof(float)));
+    const int64_t n = x->ne[0], n1 = x->ne[1], n2 = x->ne[2], rows = ggml_nrows(x);
+    const int64_t per = (rows + nth - 1) / nth, r0 = per * ith, r1 = r0 + per < rows ? r0 + per : rows;
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t i1 = r % n1, i2 = r / n1 % n2, i3 = r / (n1 * n2);
+        const float * xp = (const float *) ((const char *) x->data + i1 * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3]);
+        float * y = (float *) dst->data + r * n;
+        float max = -INFINITY;
+        if (mask) {
+            const float * m = (const float *) ((const char *) mask->data + i1 * mask->nb[1] +
+                i2 % mask->ne[2] * mask->nb[2] + i3 % mask->ne[3] * mask->nb[3]);
+#pragma omp simd reduction(max : max)
+            for (int64_t i = 0; i < n; i++) {
+                y[i] = xp[i] * scale + m[i];
+                max = y[i] > max ? y[i] : max;
+            }
+        } else {
+#pragma omp simd reduction(max : max)
+            for (int64_t i = 0; i < n; i++) {
+                y[i] = xp[i] * scale;
+                max = y[i] > max ? y[i] : max;
+            }
+        }
+        float sum = 0;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t i = 0; i < n; i++) {
+            // exactly 0 below e^-87 (masked scores: -inf), as expf gives
+            const float d = y[i] - max, e = exp_approx(d);
+            y[i] = d < -87.0f ? 0.0f : e;
+            sum += y[i];
+        }
+        const float inv = 1 / sum;
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) {
+            y[i] *= inv;
+        }
+    }
+}

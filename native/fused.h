@@ -21,3 +21,11 @@ void ragtune_gelu_back_f32(struct ggml_tensor * dst, int ith, int nth, void * us
 // dx = (dy - mean(dy) - x̂·mean(dy·x̂)) / σ, x̂ = (x - μ)/σ,
 // σ = √(var + eps). userdata carries eps's float bits.
 void ragtune_norm_back_f32(struct ggml_tensor * dst, int ith, int nth, void * userdata);
+
+// ragtune_soft_max_f32: dst = softmax(src[0]·scale + src[1]) over rows, as
+// ggml_soft_max_ext without ALiBi or sinks: src[1] (the mask, f32, or
+// absent) is broadcast over dimensions 2 and 3 as ggml broadcasts it.
+// userdata carries scale's float bits. One pass per row for the maximum,
+// one for exp and the sum, one to normalise, each vectorized (ggml's runs
+// six, one of them scalar).
+void ragtune_soft_max_f32(struct ggml_tensor * dst, int ith, int nth, void * userdata);

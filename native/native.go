@@ -25,6 +25,9 @@ func Gelu() unsafe.Pointer     { return C.ragtune_gelu_f32 }
 func GeluBack() unsafe.Pointer { return C.ragtune_gelu_back_f32 }
 func NormBack() unsafe.Pointer { return C.ragtune_norm_back_f32 }
 
+// SoftMax is the address of the scaled, masked softmax kernel; see fused.h.
+func SoftMax() unsafe.Pointer { return C.ragtune_soft_max_f32 }
+
 // MulMatF32 and OutProdF32 are the addresses of the batched product
 // kernels' ggml_custom_op_t functions; see matmul.h.
 func MulMatF32() unsafe.Pointer  { return C.ragtune_mul_mat_f32 }

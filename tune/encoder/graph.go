@@ -113,7 +113,7 @@ func (e *graphEngine) graph(key graphKey) (*compiled, error) {
 		err = g.Expand(out)
 	}
 	if err == nil && e.be.IsCPU() {
-		err = g.UseNativeProducts()
+		err = g.UseNativeKernels()
 	}
 	if err != nil {
 		ctx.Close()
