@@ -124,8 +124,8 @@ func (g *Graph) undressStandIns(ins []standIn) error {
 // UseNativeKernels hands nodes of a graph that runs on the CPU to
 // ragtune's kernels where those are faster than ggml's: batched f32 matrix
 // products (attention's QKᵀ and P·V, forward and backward: two to three
-// times ggml's speed on those many small slices) and attention's scaled,
-// masked softmax. BuildBackward calls it for CPU training graphs, after
+// times ggml's speed on those many small slices), attention's scaled,
+// masked softmax and LayerNorm's normalisation (ggml_norm). BuildBackward calls it for CPU training graphs, after
 // autodiff, which needs the nodes' own ops; call it for forward graphs.
 func (g *Graph) UseNativeKernels() error {
 	for i := 0; i < int(C.ggml_graph_n_nodes(g.g)); i++ {
@@ -133,6 +133,10 @@ func (g *Graph) UseNativeKernels() error {
 		kernel, data := nativeProduct(node), uint32(0)
 		if kernel == nil {
 			kernel, data = nativeSoftMax(node)
+		}
+		if kernel == nil && node.op == C.GGML_OP_NORM && node._type == C.GGML_TYPE_F32 &&
+			node.src[0]._type == C.GGML_TYPE_F32 && bool(C.ggml_is_contiguous(node.src[0])) {
+			kernel, data = native.Norm(), uint32(node.op_params[0]) // eps, as float bits
 		}
 		if kernel == nil {
 			continue
@@ -206,6 +210,8 @@ func kernelName(t *C.struct_ggml_tensor) string {
 		return "OUT_PROD (ragtune)"
 	case native.SoftMax():
 		return "SOFT_MAX (ragtune)"
+	case native.Norm():
+		return "NORM_F32 (ragtune)"
 	}
 	return ""
 }

@@ -33,8 +33,9 @@ func fusedLossRef(x, c []float64, n int, eps float64) float64 {
 	return loss
 }
 
-// TestFusedKernels runs ragtune's GELU and the fused GELU and LayerNorm
-// backward kernels through BuildBackward and checks the forward values
+// TestFusedKernels runs ragtune's GELU, LayerNorm (ggml_norm's forward,
+// given to ragtune's kernel by UseNativeKernels) and the fused GELU and
+// LayerNorm backward kernels through BuildBackward and checks the forward values
 // against the formula and the gradient against central differences of a
 // float64 reference. Rows of 37 leave a vector tail; two threads split
 // the rows.
@@ -59,7 +60,7 @@ func TestFusedKernels(t *testing.T) {
 	for i := range g.NumNodes() {
 		kernels[g.Node(i).OpDesc()]++
 	}
-	for _, k := range []string{"GELU_F32 (ragtune)", "GELU_BACK_F32 (ragtune)", "NORM_BACK_F32 (ragtune)"} {
+	for _, k := range []string{"GELU_F32 (ragtune)", "GELU_BACK_F32 (ragtune)", "NORM_F32 (ragtune)", "NORM_BACK_F32 (ragtune)"} {
 		if kernels[k] != 1 {
 			t.Fatalf("graph has %d nodes running %s, want 1 (ops: %v)", kernels[k], k, kernels)
 		}

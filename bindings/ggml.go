@@ -162,7 +162,7 @@ func (t Tensor) Type() Type { return Type(t.t._type) }
 
 // Op is the name of the operation that computes the tensor ("NONE" for a
 // leaf); a node one of ragtune's kernels computes in place of a ggml op
-// (UseNativeKernels) is named by that op (MUL_MAT, OUT_PROD, SOFT_MAX).
+// (UseNativeKernels) is named by that op (MUL_MAT, OUT_PROD, SOFT_MAX, NORM).
 func (t Tensor) Op() string {
 	switch kernelOf(t.t) {
 	case native.MulMatF32():
@@ -171,6 +171,8 @@ func (t Tensor) Op() string {
 		return "OUT_PROD"
 	case native.SoftMax():
 		return "SOFT_MAX"
+	case native.Norm():
+		return "NORM"
 	}
 	return C.GoString(C.ggml_op_name(t.t.op))
 }

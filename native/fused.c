@@ -157,3 +157,34 @@ void ragtune_soft_max_f32(struct ggml_tensor * dst, int ith, int nth, void * use
         }
     }
 }
+
+void ragtune_norm_f32(struct ggml_tensor * dst, int ith, int nth, void * userdata) {
+    uint32_t bits = (uint32_t) (uintptr_t) userdata;
+    float eps;
+    memcpy(&eps, &bits, sizeof eps);
+    const struct ggml_tensor * src = dst->src[0];
+    GGML_ASSERT(ggml_is_contiguous(src) && ggml_is_contiguous(dst));
+    const int64_t E = src->ne[0], rows = ggml_nrows(src);
+    const int64_t per = (rows + nth - 1) / nth, r0 = per * ith, r1 = r0 + per < rows ? r0 + per : rows;
+    for (int64_t r = r0; r < r1; r++) {
+        const float * x = (const float *) src->data + r * E;
+        float * y = (float *) dst->data + r * E;
+        float sum = 0;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t i = 0; i < E; i++) {
+            sum += x[i];
+        }
+        const float mean = sum / E;
+        float var = 0;
+#pragma omp simd reduction(+ : var)
+        for (int64_t i = 0; i < E; i++) {
+            const float c = x[i] - mean;
+            var += c * c;
+        }
+        const float rstd = 1 / sqrtf(var / E + eps);
+#pragma omp simd
+        for (int64_t i = 0; i < E; i++) {
+            y[i] = (x[i] - mean) * rstd;
+        }
+    }
+}

@@ -22,6 +22,12 @@ void ragtune_gelu_back_f32(struct ggml_tensor * dst, int ith, int nth, void * us
 // σ = √(var + eps). userdata carries eps's float bits.
 void ragtune_norm_back_f32(struct ggml_tensor * dst, int ith, int nth, void * userdata);
 
+// ragtune_norm_f32: dst = (x - μ)/√(var + eps) over rows of src[0] = x
+// (ggml_norm, LayerNorm without gain and bias), in f32 with vectorized sums
+// (ggml's sums in double, one element at a time). userdata carries eps's
+// float bits.
+void ragtune_norm_f32(struct ggml_tensor * dst, int ith, int nth, void * userdata);
+
 // ragtune_soft_max_f32: dst = softmax(src[0]·scale + src[1]) over rows, as
 // ggml_soft_max_ext without ALiBi or sinks: src[1] (the mask, f32, or
 // absent) is broadcast over dimensions 2 and 3 as ggml broadcasts it.

@@ -25,6 +25,9 @@ func Gelu() unsafe.Pointer     { return C.ragtune_gelu_f32 }
 func GeluBack() unsafe.Pointer { return C.ragtune_gelu_back_f32 }
 func NormBack() unsafe.Pointer { return C.ragtune_norm_back_f32 }
 
+// Norm is the address of the LayerNorm (ggml_norm) kernel; see fused.h.
+func Norm() unsafe.Pointer { return C.ragtune_norm_f32 }
+
 // SoftMax is the address of the scaled, masked softmax kernel; see fused.h.
 func SoftMax() unsafe.Pointer { return C.ragtune_soft_max_f32 }
 
