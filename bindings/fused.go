@@ -191,27 +191,21 @@ func kernelOf(t *C.struct_ggml_tensor) unsafe.Pointer {
 	return C.rt_custom_fun(t)
 }
 
-// kernelName names ragtune's kernel a CUSTOM node runs, or "".
-func kernelName(t *C.struct_ggml_tensor) string {
-	switch kernelOf(t) {
-	case nil:
-		return ""
-	case native.TransposeF32():
-		return "TRANSPOSE_F32 (ragtune)"
-	case native.Gelu():
-		return "GELU_F32 (ragtune)"
-	case native.GeluBack():
-		return "GELU_BACK_F32 (ragtune)"
-	case native.NormBack():
-		return "NORM_BACK_F32 (ragtune)"
-	case native.MulMatF32():
-		return "MUL_MAT (ragtune)"
-	case native.OutProdF32():
-		return "OUT_PROD (ragtune)"
-	case native.SoftMax():
-		return "SOFT_MAX (ragtune)"
-	case native.Norm():
-		return "NORM_F32 (ragtune)"
-	}
-	return ""
+// kernelInfo describes one of ragtune's kernels: how OpDesc names it and,
+// for a kernel computing a ggml op in that op's place (UseNativeKernels),
+// the op's name, which Op gives.
+type kernelInfo struct{ desc, op string }
+
+var kernels = map[unsafe.Pointer]kernelInfo{
+	native.TransposeF32(): {"TRANSPOSE_F32 (ragtune)", ""},
+	native.Gelu():         {"GELU_F32 (ragtune)", ""},
+	native.GeluBack():     {"GELU_BACK_F32 (ragtune)", ""},
+	native.NormBack():     {"NORM_BACK_F32 (ragtune)", ""},
+	native.MulMatF32():    {"MUL_MAT (ragtune)", "MUL_MAT"},
+	native.OutProdF32():   {"OUT_PROD (ragtune)", "OUT_PROD"},
+	native.SoftMax():      {"SOFT_MAX (ragtune)", "SOFT_MAX"},
+	native.Norm():         {"NORM_F32 (ragtune)", "NORM"},
 }
+
+// kernelName names ragtune's kernel a CUSTOM node runs, or "".
+func kernelName(t *C.struct_ggml_tensor) string { return kernels[kernelOf(t)].desc }

@@ -33,6 +33,24 @@ func fusedLossRef(x, c []float64, n int, eps float64) float64 {
 	return loss
 }
 
+// centralDiffError is the relative L2 error of grad against the central
+// differences, h apart, of loss over every element of x.
+func centralDiffError(x []float64, grad []float32, h float64, loss func() float64) float64 {
+	var num, den float64
+	for i := range x {
+		orig := x[i]
+		x[i] = orig + h
+		lp := loss()
+		x[i] = orig - h
+		lm := loss()
+		x[i] = orig
+		fd := (lp - lm) / (2 * h)
+		num += (float64(grad[i]) - fd) * (float64(grad[i]) - fd)
+		den += fd * fd
+	}
+	return math.Sqrt(num / den)
+}
+
 // TestFusedKernels runs ragtune's GELU, LayerNorm (ggml_norm's forward,
 // given to ragtune's kernel by UseNativeKernels) and the fused GELU and
 // LayerNorm backward kernels through BuildBackward and checks the forward values
@@ -90,21 +108,7 @@ func TestFusedKernels(t *testing.T) {
 	if got, want := float64(loss.F32()[0]), fusedLossRef(x64, c64, n, eps); math.Abs(got-want) > 1e-4*(1+math.Abs(want)) {
 		t.Fatalf("loss %g, want %g", got, want)
 	}
-	ad := gx.F32()
-	const h = 1e-5
-	var num, den float64
-	for i := range x64 {
-		orig := x64[i]
-		x64[i] = orig + h
-		lp := fusedLossRef(x64, c64, n, eps)
-		x64[i] = orig - h
-		lm := fusedLossRef(x64, c64, n, eps)
-		x64[i] = orig
-		fd := (lp - lm) / (2 * h)
-		num += (float64(ad[i]) - fd) * (float64(ad[i]) - fd)
-		den += fd * fd
-	}
-	if rel := math.Sqrt(num / den); rel > 1e-5 {
+	if rel := centralDiffError(x64, gx.F32(), 1e-5, func() float64 { return fusedLossRef(x64, c64, n, eps) }); rel > 1e-5 {
 		t.Fatalf("relative L2 error of the gradient through the fused kernels %.3g", rel)
 	}
 }
@@ -200,21 +204,7 @@ func TestNativeSoftMax(t *testing.T) {
 	if got, want := float64(loss.F32()[0]), ref(); math.Abs(got-want) > 1e-5*(1+math.Abs(want)) {
 		t.Fatalf("loss %g, want %g", got, want)
 	}
-	ad := gx.F32()
-	const h = 1e-4
-	var num, den float64
-	for i := range x64 {
-		orig := x64[i]
-		x64[i] = orig + h
-		lp := ref()
-		x64[i] = orig - h
-		lm := ref()
-		x64[i] = orig
-		fd := (lp - lm) / (2 * h)
-		num += (float64(ad[i]) - fd) * (float64(ad[i]) - fd)
-		den += fd * fd
-	}
-	if rel := math.Sqrt(num / den); rel > 1e-5 {
+	if rel := centralDiffError(x64, gx.F32(), 1e-4, ref); rel > 1e-5 {
 		t.Fatalf("relative L2 error of the gradient through the softmax kernel %.3g", rel)
 	}
 }

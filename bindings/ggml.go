@@ -16,8 +16,6 @@ import (
 
 	// llama.cpp, ggml and ggml's CPU backend, compiled through cgo.
 	_ "github.com/ollama/ollama/llama/llama.cpp/src"
-
-	"github.com/ragtune/ragtune/native"
 )
 
 // Type is a ggml tensor element type.
@@ -164,15 +162,8 @@ func (t Tensor) Type() Type { return Type(t.t._type) }
 // leaf); a node one of ragtune's kernels computes in place of a ggml op
 // (UseNativeKernels) is named by that op (MUL_MAT, OUT_PROD, SOFT_MAX, NORM).
 func (t Tensor) Op() string {
-	switch kernelOf(t.t) {
-	case native.MulMatF32():
-		return "MUL_MAT"
-	case native.OutProdF32():
-		return "OUT_PROD"
-	case native.SoftMax():
-		return "SOFT_MAX"
-	case native.Norm():
-		return "NORM"
+	if op := kernels[kernelOf(t.t)].op; op != "" {
+		return op
 	}
 	return C.GoString(C.ggml_op_name(t.t.op))
 }
