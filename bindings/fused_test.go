@@ -33,24 +33,6 @@ func fusedLossRef(x, c []float64, n int, eps float64) float64 {
 	return loss
 }
 
-// centralDiffError is the relative L2 error of grad against the central
-// differences, h apart, of loss over every element of x.
-func centralDiffError(x []float64, grad []float32, h float64, loss func() float64) float64 {
-	var num, den float64
-	for i := range x {
-		orig := x[i]
-		x[i] = orig + h
-		lp := loss()
-		x[i] = orig - h
-		lm := loss()
-		x[i] = orig
-		fd := (lp - lm) / (2 * h)
-		num += (float64(grad[i]) - fd) * (float64(grad[i]) - fd)
-		den += fd * fd
-	}
-	return math.Sqrt(num / den)
-}
-
 // TestFusedKernels runs ragtune's GELU, LayerNorm (ggml_norm's forward,
 // given to ragtune's kernel by UseNativeKernels) and the fused GELU and
 // LayerNorm backward kernels through BuildBackward and checks the forward values

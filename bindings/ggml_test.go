@@ -15,6 +15,24 @@ func randF32(r *rand.Rand, n int) []float32 {
 	return out
 }
 
+// centralDiffError is the relative L2 error of grad against the central
+// differences, h apart, of loss over every element of x.
+func centralDiffError(x []float64, grad []float32, h float64, loss func() float64) float64 {
+	var num, den float64
+	for i := range x {
+		orig := x[i]
+		x[i] = orig + h
+		lp := loss()
+		x[i] = orig - h
+		lm := loss()
+		x[i] = orig
+		fd := (lp - lm) / (2 * h)
+		num += (float64(grad[i]) - fd) * (float64(grad[i]) - fd)
+		den += fd * fd
+	}
+	return math.Sqrt(num / den)
+}
+
 // TestMulMatMatchesGo checks ggml's matrix product against a plain loop.
 func TestMulMatMatchesGo(t *testing.T) {
 	const k, m, n = 40, 3, 5
@@ -132,7 +150,14 @@ func TestBackwardMatchesFiniteDifferences(t *testing.T) {
 	if err := alloc.Alloc(g); err != nil {
 		t.Fatal(err)
 	}
+	w64 := make([]float64, len(w))
+	for i := range w {
+		w64[i] = float64(w[i])
+	}
 	eval := func() float64 {
+		for i := range w {
+			w[i] = float32(w64[i])
+		}
 		tw.SetF32(w)
 		tx.SetF32(x)
 		seed.SetF32([]float32{1})
@@ -142,21 +167,7 @@ func TestBackwardMatchesFiniteDifferences(t *testing.T) {
 		return float64(loss.F32()[0])
 	}
 	eval()
-	ad := gw.F32()
-	const h = 1e-2
-	var num, den float64
-	for i := range w {
-		orig := w[i]
-		w[i] = orig + h
-		lp := eval()
-		w[i] = orig - h
-		lm := eval()
-		w[i] = orig
-		fd := (lp - lm) / (2 * h)
-		num += (float64(ad[i]) - fd) * (float64(ad[i]) - fd)
-		den += fd * fd
-	}
-	if rel := math.Sqrt(num / den); rel > 1e-2 {
+	if rel := centralDiffError(w64, gw.F32(), 1e-2, eval); rel > 1e-2 {
 		t.Fatalf("relative L2 error of the gradient %.3g", rel)
 	}
 }
