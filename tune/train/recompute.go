@@ -141,6 +141,14 @@ func (s *Stepper) segment(k segmentKey) (*segment, error) {
 		}
 		g.bwdFLOPs = g.bwd.FLOPs()
 	}
+	if s.be.IsCPU() {
+		// A segment without a backward graph shares no nodes with one
+		// (BuildBackward gave those theirs): its forward needs its own.
+		if err := g.fwd.UseNativeKernels(); err != nil {
+			ctx.Close()
+			return nil, err
+		}
+	}
 	s.segments[k] = g
 	return g, nil
 }
