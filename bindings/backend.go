@@ -94,8 +94,9 @@ func (b *Backend) Kind() string {
 // or chunk) or with one graph per step. On ggml's Vulkan backend, checked
 // on Mesa's lavapipe only, one-graph training matches the CPU (a step's
 // gradients; LoRA and QLoRA runs' losses, run after run in one process),
-// but runs with segmented graphs aborted inside lavapipe's queue thread
-// (heap corruption; cause not found), so those are refused there
+// but runs with segmented graphs abort inside lavapipe's queue thread
+// (heap corruption, caught while ggml-vulkan regrows its scratch buffers
+// mid-graph; not explained), so those are refused there
 // (docs/ARCHITECTURE.md).
 func TrainingSupported(kind string, segmented bool) error {
 	if kind == "vulkan" && segmented {
