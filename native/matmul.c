@@ -133,7 +133,8 @@ static void product(struct ggml_tensor * dst, int ith, int nth, int64_t K,
     if (u0 >= u1) {
         return;
     }
-    float * pa = aligned_alloc(sizeof(vec), (size_t) (K * Mp + NCHUNK * K) * sizeof(float));
+    // aligned_alloc wants a size that is a multiple of the alignment
+    float * pa = aligned_alloc(sizeof(vec), (size_t) round_up((K * Mp + NCHUNK * K) * (int64_t) sizeof(float), sizeof(vec)));
     GGML_ASSERT(pa != NULL);
     float * pb = pa + K * Mp;
     int64_t packed = -1; // the slice pa holds
