@@ -219,57 +219,52 @@ func BenchmarkTrainStep(b *testing.B) {
 func BenchmarkMatMulPeak(b *testing.B) {
 	const in, out, tokens = benchDim, benchFF, benchSeq * 2 * benchPairs
 	cases := []struct {
-		name  string
-		build func(ctx *bindings.Context) (bindings.Tensor, []bindings.Tensor)
-		flops float64
+		name   string
+		build  func(ctx *bindings.Context) (bindings.Tensor, []bindings.Tensor)
+		flops  float64
+		native bool // run by ragtune's kernels (UseNativeKernels), as CPU training graphs do
 	}{
 		{"mul_mat_f32_2048cube", func(ctx *bindings.Context) (bindings.Tensor, []bindings.Tensor) {
 			a := ctx.NewTensor(bindings.TypeF32, 2048, 2048)
 			x := ctx.NewTensor(bindings.TypeF32, 2048, 2048)
 			return ctx.MulMat(a, x), []bindings.Tensor{a, x}
-		}, 2 * 2048 * 2048 * 2048},
+		}, 2 * 2048 * 2048 * 2048, false},
 		{"mul_mat_f32_ffn_up", func(ctx *bindings.Context) (bindings.Tensor, []bindings.Tensor) {
 			w := ctx.NewTensor(bindings.TypeF32, in, out)
 			x := ctx.NewTensor(bindings.TypeF32, in, tokens)
 			return ctx.MulMat(w, x), []bindings.Tensor{w, x}
-		}, 2 * in * out * tokens},
+		}, 2 * in * out * tokens, false},
 		{"out_prod_f32_weight_grad", func(ctx *bindings.Context) (bindings.Tensor, []bindings.Tensor) {
 			x := ctx.NewTensor(bindings.TypeF32, in, tokens)
 			g := ctx.NewTensor(bindings.TypeF32, out, tokens)
 			return ctx.OutProd(x, g), []bindings.Tensor{x, g}
-		}, 2 * in * out * tokens},
-		{"out_prod_f32_input_grad", outProdInputGrad(bindings.TypeF32), 2 * in * out * tokens},
-		{"out_prod_q8_0_input_grad", outProdInputGrad(bindings.TypeQ8_0), 2 * in * out * tokens},
-		{"out_prod_q4_0_input_grad", outProdInputGrad(bindings.TypeQ4_0), 2 * in * out * tokens},
+		}, 2 * in * out * tokens, false},
+		{"out_prod_f32_input_grad", outProdInputGrad(bindings.TypeF32), 2 * in * out * tokens, false},
+		{"out_prod_q8_0_input_grad", outProdInputGrad(bindings.TypeQ8_0), 2 * in * out * tokens, false},
+		{"out_prod_q4_0_input_grad", outProdInputGrad(bindings.TypeQ4_0), 2 * in * out * tokens, false},
 		// The same input gradients as matrix products over a transposed
 		// copy of the frozen weight (what a rewrite of OUT_PROD would run).
-		{"mul_mat_f32_input_grad_wT", mulMatInputGrad(bindings.TypeF32), 2 * in * out * tokens},
-		{"mul_mat_q8_0_input_grad_wT", mulMatInputGrad(bindings.TypeQ8_0), 2 * in * out * tokens},
-		{"mul_mat_q4_0_input_grad_wT", mulMatInputGrad(bindings.TypeQ4_0), 2 * in * out * tokens},
+		{"mul_mat_f32_input_grad_wT", mulMatInputGrad(bindings.TypeF32), 2 * in * out * tokens, false},
+		{"mul_mat_q8_0_input_grad_wT", mulMatInputGrad(bindings.TypeQ8_0), 2 * in * out * tokens, false},
+		{"mul_mat_q4_0_input_grad_wT", mulMatInputGrad(bindings.TypeQ4_0), 2 * in * out * tokens, false},
 		// The weight gradient as a matrix product over tokens: both
 		// operands transposed into contiguous copies first (copies timed).
 		{"mul_mat_f32_weight_grad_cont", func(ctx *bindings.Context) (bindings.Tensor, []bindings.Tensor) {
 			x := ctx.NewTensor(bindings.TypeF32, in, tokens)
 			g := ctx.NewTensor(bindings.TypeF32, out, tokens)
 			return ctx.MulMat(ctx.Cont(ctx.Transpose(x)), ctx.Cont(ctx.Transpose(g))), []bindings.Tensor{x, g}
-		}, 2 * in * out * tokens},
+		}, 2 * in * out * tokens, false},
 		// Attention at the step's shape: 64 texts x 12 heads of 128x128
 		// scores over 32-wide heads.
-		{"mul_mat_f32_attn_scores", func(ctx *bindings.Context) (bindings.Tensor, []bindings.Tensor) {
-			k := ctx.NewTensor(bindings.TypeF32, benchDim/benchHeads, benchHeads, benchSeq, 2*benchPairs)
-			q := ctx.NewTensor(bindings.TypeF32, benchDim/benchHeads, benchSeq, benchHeads, 2*benchPairs)
-			return ctx.MulMat(ctx.Permute(k, [4]int{0, 2, 1, 3}), q), []bindings.Tensor{k, q}
-		}, 2 * benchDim * benchSeq * benchSeq * 2 * benchPairs},
+		{"mul_mat_f32_attn_scores", attnScores, 2 * benchDim * benchSeq * benchSeq * 2 * benchPairs, false},
 		{"mul_mat_f32_attn_scores_cont", func(ctx *bindings.Context) (bindings.Tensor, []bindings.Tensor) {
 			k := ctx.NewTensor(bindings.TypeF32, benchDim/benchHeads, benchSeq, benchHeads, 2*benchPairs)
 			q := ctx.NewTensor(bindings.TypeF32, benchDim/benchHeads, benchSeq, benchHeads, 2*benchPairs)
 			return ctx.MulMat(k, q), []bindings.Tensor{k, q}
-		}, 2 * benchDim * benchSeq * benchSeq * 2 * benchPairs},
-		{"mul_mat_f32_attn_values", func(ctx *bindings.Context) (bindings.Tensor, []bindings.Tensor) {
-			vT := ctx.NewTensor(bindings.TypeF32, benchSeq, benchDim/benchHeads, benchHeads, 2*benchPairs)
-			p := ctx.NewTensor(bindings.TypeF32, benchSeq, benchSeq, benchHeads, 2*benchPairs)
-			return ctx.MulMat(vT, p), []bindings.Tensor{vT, p}
-		}, 2 * benchDim * benchSeq * benchSeq * 2 * benchPairs},
+		}, 2 * benchDim * benchSeq * benchSeq * 2 * benchPairs, false},
+		{"mul_mat_f32_attn_values", attnValues, 2 * benchDim * benchSeq * benchSeq * 2 * benchPairs, false},
+		{"native_attn_scores", attnScores, 2 * benchDim * benchSeq * benchSeq * 2 * benchPairs, true},
+		{"native_attn_values", attnValues, 2 * benchDim * benchSeq * benchSeq * 2 * benchPairs, true},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -287,6 +282,9 @@ func BenchmarkMatMulPeak(b *testing.B) {
 			g, err := ctx.NewGraph(16, false)
 			if err == nil {
 				err = g.Expand(y)
+			}
+			if err == nil && c.native {
+				err = g.UseNativeKernels()
 			}
 			if err != nil {
 				b.Fatal(err)
@@ -325,6 +323,22 @@ func BenchmarkMatMulPeak(b *testing.B) {
 			b.ReportMetric(c.flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
 	}
+}
+
+// attnScores is QKᵀ at the step's shape, K read through the permuted view
+// the model reads it by: 64 texts x 12 heads of 128x128 scores over
+// 32-wide heads.
+func attnScores(ctx *bindings.Context) (bindings.Tensor, []bindings.Tensor) {
+	k := ctx.NewTensor(bindings.TypeF32, benchDim/benchHeads, benchHeads, benchSeq, 2*benchPairs)
+	q := ctx.NewTensor(bindings.TypeF32, benchDim/benchHeads, benchSeq, benchHeads, 2*benchPairs)
+	return ctx.MulMat(ctx.Permute(k, [4]int{0, 2, 1, 3}), q), []bindings.Tensor{k, q}
+}
+
+// attnValues is P·V at the step's shape.
+func attnValues(ctx *bindings.Context) (bindings.Tensor, []bindings.Tensor) {
+	vT := ctx.NewTensor(bindings.TypeF32, benchSeq, benchDim/benchHeads, benchHeads, 2*benchPairs)
+	p := ctx.NewTensor(bindings.TypeF32, benchSeq, benchSeq, benchHeads, 2*benchPairs)
+	return ctx.MulMat(vT, p), []bindings.Tensor{vT, p}
 }
 
 // outProdInputGrad is the backward of y = W·x with respect to x when W
