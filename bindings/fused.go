@@ -124,8 +124,10 @@ func (g *Graph) undressStandIns(ins []standIn) error {
 // UseNativeKernels hands nodes of a graph that runs on the CPU to
 // ragtune's kernels where those are faster than ggml's: batched f32 matrix
 // products (attention's QKᵀ and P·V, forward and backward: two to three
-// times ggml's speed on those many small slices), attention's scaled,
-// masked softmax and LayerNorm's normalisation (ggml_norm). BuildBackward calls it for CPU training graphs, after
+// times ggml's speed on those many small slices) and 2-D ones over a short
+// reduction (a LoRA adapter's up product and its input gradient),
+// attention's scaled, masked softmax and LayerNorm's normalisation
+// (ggml_norm). BuildBackward calls it for CPU training graphs, after
 // autodiff, which needs the nodes' own ops; call it for forward graphs.
 func (g *Graph) UseNativeKernels() error {
 	for i := 0; i < int(C.ggml_graph_n_nodes(g.g)); i++ {
@@ -165,22 +167,36 @@ func nativeSoftMax(node *C.struct_ggml_tensor) (unsafe.Pointer, uint32) {
 	return native.SoftMax(), uint32(node.op_params[0])
 }
 
+// shortReduction is the longest reduction a 2-D product gets ragtune's
+// kernel for: ggml's tiled sgemm ends each output with a horizontal sum,
+// which over a LoRA rank's 16 products makes it 5x slower than the kernel
+// (BenchmarkMatMulPeak lora_up); over longer ones sgemm is as fast or
+// faster.
+const shortReduction = 32
+
 // nativeProduct is ragtune's kernel for a MUL_MAT or OUT_PROD node, or nil
-// where ggml's own serves: 2-D products (projections, weight gradients)
-// keep ggml's tiled sgemm, other types and oversized slices ggml's kernels.
+// where ggml's own serves: 2-D products over long reductions (projections,
+// weight gradients) keep ggml's tiled sgemm, other types and oversized
+// slices ggml's kernels.
 func nativeProduct(node *C.struct_ggml_tensor) unsafe.Pointer {
 	a, b := node.src[0], node.src[1]
-	if node.ne[2]*node.ne[3] == 1 || node._type != C.GGML_TYPE_F32 ||
-		a == nil || b == nil || a._type != C.GGML_TYPE_F32 || b._type != C.GGML_TYPE_F32 {
+	if node._type != C.GGML_TYPE_F32 || a == nil || b == nil || a._type != C.GGML_TYPE_F32 || b._type != C.GGML_TYPE_F32 {
 		return nil
 	}
-	switch {
-	case node.op == C.GGML_OP_MUL_MAT && native.ProductFits(int64(node.ne[0]), int64(a.ne[0])):
-		return native.MulMatF32()
-	case node.op == C.GGML_OP_OUT_PROD && native.ProductFits(int64(node.ne[0]), int64(a.ne[1])):
-		return native.OutProdF32()
+	var k C.int64_t
+	var kernel unsafe.Pointer
+	switch node.op {
+	case C.GGML_OP_MUL_MAT:
+		k, kernel = a.ne[0], native.MulMatF32()
+	case C.GGML_OP_OUT_PROD:
+		k, kernel = a.ne[1], native.OutProdF32()
+	default:
+		return nil
 	}
-	return nil
+	if node.ne[2]*node.ne[3] == 1 && k > shortReduction || !native.ProductFits(int64(node.ne[0]), int64(k)) {
+		return nil
+	}
+	return kernel
 }
 
 // kernelOf is the address of the kernel a CUSTOM node runs, or nil.

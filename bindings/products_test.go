@@ -138,3 +138,84 @@ func TestNativeProducts(t *testing.T) {
 		}
 	}
 }
+
+// TestNativeShortProducts checks the 2-D products over a short reduction
+// that ragtune's kernels take (a LoRA adapter's up product and its input
+// gradient, rank 16) next to those ggml keeps (reductions of 40 and 70):
+// loss = Σ c ⊙ (B·(A·x)) with A ne [40, 16], B ne [16, 24], x ne [40, 70];
+// the gradients of A and B against central differences of a float64
+// reference (the loss is linear in each element, so they are exact up to
+// rounding).
+func TestNativeShortProducts(t *testing.T) {
+	const in, r, out, T = 40, 16, 24, 70
+	rng := rand.New(rand.NewPCG(15, 16))
+	a, b, x, c := randF32(rng, in*r), randF32(rng, r*out), randF32(rng, in*T), randF32(rng, out*T)
+	ctx, _ := NewContext(64, 256, true)
+	defer ctx.Close()
+	ta, tb := ctx.NewTensor(TypeF32, in, r), ctx.NewTensor(TypeF32, r, out)
+	tx, tc := ctx.NewTensor(TypeF32, in, T), ctx.NewTensor(TypeF32, out, T)
+	seed := ctx.NewTensor(TypeF32, 1)
+	ta.SetParam()
+	tb.SetParam()
+	loss := ctx.Sum(ctx.Mul(ctx.MulMat(tb, ctx.MulMat(ta, tx)), tc)).SetLoss()
+	be, g := backwardGraph(t, ctx, loss, seed, 3)
+	grads := []Tensor{g.Grad(ta).SetOutput(), g.Grad(tb).SetOutput()}
+	ours := 0
+	for i := range g.NumNodes() {
+		node := g.Node(i)
+		if op := node.Op(); (op == "MUL_MAT" || op == "OUT_PROD") && strings.HasSuffix(node.OpDesc(), "(ragtune)") {
+			ours++
+		}
+	}
+	if ours != 2 { // B·h forward and h's gradient (a reduction over 24)
+		t.Fatalf("%d products by ragtune's kernels, want 2", ours)
+	}
+	alloc := be.NewAllocator()
+	defer alloc.Close()
+	if err := alloc.Alloc(g); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range [][]float32{a, b, x, c} {
+		if err := []Tensor{ta, tb, tx, tc}[i].SetF32(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seed.SetF32([]float32{1})
+	if err := be.Compute(g); err != nil {
+		t.Fatal(err)
+	}
+	var a64, b64 []float64
+	for _, v := range a {
+		a64 = append(a64, float64(v))
+	}
+	for _, v := range b {
+		b64 = append(b64, float64(v))
+	}
+	ref := func() float64 {
+		var sum float64
+		for tt := range T {
+			h := make([]float64, r)
+			for j := range r {
+				for i := range in {
+					h[j] += a64[j*in+i] * float64(x[tt*in+i])
+				}
+			}
+			for o := range out {
+				var y float64
+				for j := range r {
+					y += b64[o*r+j] * h[j]
+				}
+				sum += float64(c[tt*out+o]) * y
+			}
+		}
+		return sum
+	}
+	if got, want := float64(loss.F32()[0]), ref(); math.Abs(got-want) > 1e-4*(1+math.Abs(want)) {
+		t.Fatalf("loss %g, want %g", got, want)
+	}
+	for p, x64 := range [][]float64{a64, b64} {
+		if rel := centralDiffError(x64, grads[p].F32(), 1, ref); rel > 1e-5 {
+			t.Errorf("gradient of %s: relative L2 error %.3g against central differences", []string{"A", "B"}[p], rel)
+		}
+	}
+}

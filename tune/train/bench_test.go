@@ -265,6 +265,10 @@ func BenchmarkMatMulPeak(b *testing.B) {
 		{"mul_mat_f32_attn_values", attnValues, 2 * benchDim * benchSeq * benchSeq * 2 * benchPairs, false},
 		{"native_attn_scores", attnScores, 2 * benchDim * benchSeq * benchSeq * 2 * benchPairs, true},
 		{"native_attn_values", attnValues, 2 * benchDim * benchSeq * benchSeq * 2 * benchPairs, true},
+		{"mul_mat_f32_lora_down", loraDown, 2 * benchDim * 16 * tokens, false},
+		{"native_lora_down", loraDown, 2 * benchDim * 16 * tokens, true},
+		{"mul_mat_f32_lora_up", loraUp, 2 * benchDim * 16 * tokens, false},
+		{"native_lora_up", loraUp, 2 * benchDim * 16 * tokens, true},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -332,6 +336,19 @@ func attnScores(ctx *bindings.Context) (bindings.Tensor, []bindings.Tensor) {
 	k := ctx.NewTensor(bindings.TypeF32, benchDim/benchHeads, benchHeads, benchSeq, 2*benchPairs)
 	q := ctx.NewTensor(bindings.TypeF32, benchDim/benchHeads, benchSeq, benchHeads, 2*benchPairs)
 	return ctx.MulMat(ctx.Permute(k, [4]int{0, 2, 1, 3}), q), []bindings.Tensor{k, q}
+}
+
+// loraDown and loraUp are a rank-16 adapter's two products over a step's tokens.
+func loraDown(ctx *bindings.Context) (bindings.Tensor, []bindings.Tensor) {
+	a := ctx.NewTensor(bindings.TypeF32, benchDim, 16)
+	x := ctx.NewTensor(bindings.TypeF32, benchDim, benchSeq*2*benchPairs)
+	return ctx.MulMat(a, x), []bindings.Tensor{a, x}
+}
+
+func loraUp(ctx *bindings.Context) (bindings.Tensor, []bindings.Tensor) {
+	b := ctx.NewTensor(bindings.TypeF32, 16, benchDim)
+	h := ctx.NewTensor(bindings.TypeF32, 16, benchSeq*2*benchPairs)
+	return ctx.MulMat(b, h), []bindings.Tensor{b, h}
 }
 
 // attnValues is P·V at the step's shape.
