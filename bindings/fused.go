@@ -136,9 +136,8 @@ func (g *Graph) UseNativeKernels() error {
 		if kernel == nil {
 			kernel, data = nativeSoftMax(node)
 		}
-		if kernel == nil && node.op == C.GGML_OP_NORM && node._type == C.GGML_TYPE_F32 &&
-			node.src[0]._type == C.GGML_TYPE_F32 && bool(C.ggml_is_contiguous(node.src[0])) {
-			kernel, data = native.Norm(), uint32(node.op_params[0]) // eps, as float bits
+		if kernel == nil {
+			kernel, data = nativeNorm(node)
 		}
 		if kernel == nil {
 			continue
@@ -165,6 +164,17 @@ func nativeSoftMax(node *C.struct_ggml_tensor) (unsafe.Pointer, uint32) {
 		return nil, 0
 	}
 	return native.SoftMax(), uint32(node.op_params[0])
+}
+
+// nativeNorm is ragtune's kernel for a NORM node (LayerNorm without gain)
+// and its userdata (eps's float bits), or nil for other types and strided
+// inputs.
+func nativeNorm(node *C.struct_ggml_tensor) (unsafe.Pointer, uint32) {
+	if node.op != C.GGML_OP_NORM || node._type != C.GGML_TYPE_F32 ||
+		node.src[0]._type != C.GGML_TYPE_F32 || !bool(C.ggml_is_contiguous(node.src[0])) {
+		return nil, 0
+	}
+	return native.Norm(), uint32(node.op_params[0])
 }
 
 // shortReduction is the longest reduction a 2-D product gets ragtune's
