@@ -65,17 +65,7 @@ func TestFusedKernels(t *testing.T) {
 			t.Fatalf("graph has %d nodes running %s, want 1 (ops: %v)", kernels[k], k, kernels)
 		}
 	}
-	alloc := be.NewAllocator()
-	defer alloc.Close()
-	if err := alloc.Alloc(g); err != nil {
-		t.Fatal(err)
-	}
-	tx.SetF32(x)
-	tc.SetF32(c)
-	seed.SetF32([]float32{1})
-	if err := be.Compute(g); err != nil {
-		t.Fatal(err)
-	}
+	computeBackward(t, be, g, seed, feed{tx, x}, feed{tc, c})
 
 	for i, got := range gelu.F32() {
 		want := geluRef(float64(x[i]))
@@ -147,18 +137,7 @@ func TestNativeSoftMax(t *testing.T) {
 	if y.OpDesc() != "SOFT_MAX (ragtune)" || y.Op() != "SOFT_MAX" {
 		t.Fatalf("softmax node runs %s (op %s), want ragtune's kernel", y.OpDesc(), y.Op())
 	}
-	alloc := be.NewAllocator()
-	defer alloc.Close()
-	if err := alloc.Alloc(g); err != nil {
-		t.Fatal(err)
-	}
-	tx.SetF32(x)
-	tc.SetF32(c)
-	tm.SetF32(mask)
-	seed.SetF32([]float32{1})
-	if err := be.Compute(g); err != nil {
-		t.Fatal(err)
-	}
+	computeBackward(t, be, g, seed, feed{tx, x}, feed{tc, c}, feed{tm, mask})
 	x64, c64, m64 := make([]float64, len(x)), make([]float64, len(c)), make([]float64, len(mask))
 	for i := range x {
 		x64[i], c64[i] = float64(x[i]), float64(c[i])

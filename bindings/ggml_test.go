@@ -130,6 +130,32 @@ func backwardGraph(t *testing.T, ctx *Context, loss, seed Tensor, threads int) (
 	return be, g
 }
 
+// feed is a tensor and the values a test computes it with.
+type feed struct {
+	t Tensor
+	v []float32
+}
+
+// computeBackward places a graph from backwardGraph with an allocator of
+// its own (closed when the test ends), uploads the feeds and the loss seed
+// 1, and computes it.
+func computeBackward(t *testing.T, be *Backend, g *Graph, seed Tensor, feeds ...feed) {
+	t.Helper()
+	alloc := be.NewAllocator()
+	t.Cleanup(alloc.Close)
+	if err := alloc.Alloc(g); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range append(feeds, feed{seed, []float32{1}}) {
+		if err := f.t.SetF32(f.v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := be.Compute(g); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestBackwardMatchesFiniteDifferences differentiates sum(softmax(W x)²)
 // through ggml's autodiff and compares with central differences.
 func TestBackwardMatchesFiniteDifferences(t *testing.T) {

@@ -80,20 +80,7 @@ func TestNativeProducts(t *testing.T) {
 	if products != 6 { // two forward products, two gradients of each
 		t.Fatalf("%d batched products in the graph, want 6", products)
 	}
-	alloc := be.NewAllocator()
-	defer alloc.Close()
-	if err := alloc.Alloc(g); err != nil {
-		t.Fatal(err)
-	}
-	for i, x := range [][]float32{k, q, v, c} {
-		if err := []Tensor{tk, tq, tv, tc}[i].SetF32(x); err != nil {
-			t.Fatal(err)
-		}
-	}
-	seed.SetF32([]float32{1})
-	if err := be.Compute(g); err != nil {
-		t.Fatal(err)
-	}
+	computeBackward(t, be, g, seed, feed{tk, k}, feed{tq, q}, feed{tv, v}, feed{tc, c})
 
 	ins := [4][]float64{}
 	for i, x := range [][]float32{k, q, v, c} {
@@ -170,20 +157,7 @@ func TestNativeShortProducts(t *testing.T) {
 	if ours != 2 { // B·h forward and h's gradient (a reduction over 24)
 		t.Fatalf("%d products by ragtune's kernels, want 2", ours)
 	}
-	alloc := be.NewAllocator()
-	defer alloc.Close()
-	if err := alloc.Alloc(g); err != nil {
-		t.Fatal(err)
-	}
-	for i, v := range [][]float32{a, b, x, c} {
-		if err := []Tensor{ta, tb, tx, tc}[i].SetF32(v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	seed.SetF32([]float32{1})
-	if err := be.Compute(g); err != nil {
-		t.Fatal(err)
-	}
+	computeBackward(t, be, g, seed, feed{ta, a}, feed{tb, b}, feed{tx, x}, feed{tc, c})
 	var a64, b64 []float64
 	for _, v := range a {
 		a64 = append(a64, float64(v))
