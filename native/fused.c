@@ -1,8 +1,7 @@
 #include "fused.h"
+#include "work.h"
 
 #include <math.h>
-#include <stdint.h>
-#include <string.h>
 
 // exp for the sigmoid inside GELU, written so the compiler vectorizes the
 // loops that call it (libm's expf is a call per element): 2^n·p(r) with
@@ -29,12 +28,9 @@ enum { CHUNK = 64 }; // elements per unit of work: whole cache lines per thread
 
 // chunk is the [*lo, *hi) range of n elements thread ith of nth computes.
 static void chunk(int64_t n, int ith, int nth, int64_t * lo, int64_t * hi) {
-    const int64_t units = (n + CHUNK - 1) / CHUNK, per = (units + nth - 1) / nth;
-    *lo = per * ith * CHUNK;
-    *hi = *lo + per * CHUNK < n ? *lo + per * CHUNK : n;
-    if (*lo > n) {
-        *lo = n;
-    }
+    thread_range((n + CHUNK - 1) / CHUNK, ith, nth, lo, hi);
+    *lo = *lo * CHUNK < n ? *lo * CHUNK : n;
+    *hi = *hi * CHUNK < n ? *hi * CHUNK : n;
 }
 
 #define GELU_C 0.7978845608028654f // √(2/π)
@@ -78,9 +74,7 @@ void ragtune_gelu_back_f32(struct ggml_tensor * dst, int ith, int nth, void * us
 }
 
 void ragtune_norm_back_f32(struct ggml_tensor * dst, int ith, int nth, void * userdata) {
-    uint32_t bits = (uint32_t) (uintptr_t) userdata;
-    float eps;
-    memcpy(&eps, &bits, sizeof eps);
+    const float eps = userdata_f32(userdata);
     const struct ggml_tensor * g = dst->src[0];
     const struct ggml_tensor * src = dst->src[1];
     GGML_ASSERT(ggml_is_contiguous(g) && ggml_is_contiguous(src) && ggml_is_contiguous(dst));
@@ -114,14 +108,13 @@ void ragtune_norm_back_f32(struct ggml_tensor * dst, int ith, int nth, void * us
 }
 
 void ragtune_soft_max_f32(struct ggml_tensor * dst, int ith, int nth, void * userdata) {
-    uint32_t bits = (uint32_t) (uintptr_t) userdata;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
+    const float scale = userdata_f32(userdata);
     const struct ggml_tensor * x = dst->src[0];
     const struct ggml_tensor * mask = dst->src[1];
     GGML_ASSERT(ggml_is_contiguous(dst) && x->nb[0] == sizeof(float) && (mask == NULL || mask->nb[0] == sizeof(float)));
-    const int64_t n = x->ne[0], n1 = x->ne[1], n2 = x->ne[2], rows = ggml_nrows(x);
-    const int64_t per = (rows + nth - 1) / nth, r0 = per * ith, r1 = r0 + per < rows ? r0 + per : rows;
+    const int64_t n = x->ne[0], n1 = x->ne[1], n2 = x->ne[2];
+    int64_t r0, r1;
+    thread_range(ggml_nrows(x), ith, nth, &r0, &r1);
     for (int64_t r = r0; r < r1; r++) {
         const int64_t i1 = r % n1, i2 = r / n1 % n2, i3 = r / (n1 * n2);
         const float * xp = (const float *) ((const char *) x->data + i1 * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3]);
@@ -159,13 +152,12 @@ void ragtune_soft_max_f32(struct ggml_tensor * dst, int ith, int nth, void * use
 }
 
 void ragtune_norm_f32(struct ggml_tensor * dst, int ith, int nth, void * userdata) {
-    uint32_t bits = (uint32_t) (uintptr_t) userdata;
-    float eps;
-    memcpy(&eps, &bits, sizeof eps);
+    const float eps = userdata_f32(userdata);
     const struct ggml_tensor * src = dst->src[0];
     GGML_ASSERT(ggml_is_contiguous(src) && ggml_is_contiguous(dst));
-    const int64_t E = src->ne[0], rows = ggml_nrows(src);
-    const int64_t per = (rows + nth - 1) / nth, r0 = per * ith, r1 = r0 + per < rows ? r0 + per : rows;
+    const int64_t E = src->ne[0];
+    int64_t r0, r1;
+    thread_range(ggml_nrows(src), ith, nth, &r0, &r1);
     for (int64_t r = r0; r < r1; r++) {
         const float * x = (const float *) src->data + r * E;
         float * y = (float *) dst->data + r * E;

@@ -1,4 +1,5 @@
 #include "matmul.h"
+#include "work.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -128,8 +129,8 @@ static void product(struct ggml_tensor * dst, int ith, int nth, int64_t K,
     const int64_t M = dst->ne[0], N = dst->ne[1], n2 = dst->ne[2], n3 = dst->ne[3];
     GGML_ASSERT(dst->type == GGML_TYPE_F32 && ggml_is_contiguous(dst) && ragtune_products_fit(M, K));
     const int64_t Mp = round_up(M, VL), chunks = (N + NCHUNK - 1) / NCHUNK;
-    const int64_t units = n2 * n3 * chunks, per = (units + nth - 1) / nth;
-    const int64_t u0 = per * ith, u1 = u0 + per < units ? u0 + per : units;
+    int64_t u0, u1;
+    thread_range(n2 * n3 * chunks, ith, nth, &u0, &u1);
     if (u0 >= u1) {
         return;
     }

@@ -1,4 +1,5 @@
 #include "transpose.h"
+#include "work.h"
 
 #include <string.h>
 
@@ -21,8 +22,8 @@ void ragtune_transpose_f32(struct ggml_tensor * dst, int ith, int nth, void * us
     const int64_t blocks = row_blocks * n2 * n3;
     // Contiguous ranges of blocks per thread: each thread writes its own
     // stripes of the output.
-    const int64_t per = (blocks + nth - 1) / nth;
-    const int64_t b0 = per * ith, b1 = b0 + per < blocks ? b0 + per : blocks;
+    int64_t b0, b1;
+    thread_range(blocks, ith, nth, &b0, &b1);
     for (int64_t b = b0; b < b1; b++) {
         const int64_t i23 = b / row_blocks, r0 = (b % row_blocks) * TILE_ROWS;
         const int64_t i2 = i23 % n2, i3 = i23 / n2;
