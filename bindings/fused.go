@@ -232,6 +232,3 @@ var kernels = map[unsafe.Pointer]kernelInfo{
 	native.SoftMax():      {"SOFT_MAX (ragtune)", "SOFT_MAX"},
 	native.Norm():         {"NORM_F32 (ragtune)", "NORM"},
 }
-
-// kernelName names ragtune's kernel a CUSTOM node runs, or "".
-func kernelName(t *C.struct_ggml_tensor) string { return kernels[kernelOf(t)].desc }

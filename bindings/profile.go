@@ -109,7 +109,7 @@ func (b *Backend) ComputeTimed(g *Graph) ([]NodeTime, error) {
 // for a unary op the function's (SILU, EXP, ...); ragtune's own kernels
 // by theirs.
 func (t Tensor) OpDesc() string {
-	if k := kernelName(t.t); k != "" {
+	if k := kernels[kernelOf(t.t)].desc; k != "" {
 		return k
 	}
 	return C.GoString(C.ggml_op_desc(t.t))
