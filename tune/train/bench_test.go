@@ -218,6 +218,7 @@ func BenchmarkTrainStep(b *testing.B) {
 // step (384 x 1536 weight, 8,192 tokens).
 func BenchmarkMatMulPeak(b *testing.B) {
 	const in, out, tokens = benchDim, benchFF, benchSeq * 2 * benchPairs
+	const attnFLOPs, loraFLOPs = 2 * benchDim * benchSeq * tokens, 2 * benchDim * 16 * tokens
 	cases := []struct {
 		name   string
 		build  func(ctx *bindings.Context) (bindings.Tensor, []bindings.Tensor)
@@ -256,19 +257,19 @@ func BenchmarkMatMulPeak(b *testing.B) {
 		}, 2 * in * out * tokens, false},
 		// Attention at the step's shape: 64 texts x 12 heads of 128x128
 		// scores over 32-wide heads.
-		{"mul_mat_f32_attn_scores", attnScores, 2 * benchDim * benchSeq * benchSeq * 2 * benchPairs, false},
+		{"mul_mat_f32_attn_scores", attnScores, attnFLOPs, false},
 		{"mul_mat_f32_attn_scores_cont", func(ctx *bindings.Context) (bindings.Tensor, []bindings.Tensor) {
 			k := ctx.NewTensor(bindings.TypeF32, benchDim/benchHeads, benchSeq, benchHeads, 2*benchPairs)
 			q := ctx.NewTensor(bindings.TypeF32, benchDim/benchHeads, benchSeq, benchHeads, 2*benchPairs)
 			return ctx.MulMat(k, q), []bindings.Tensor{k, q}
-		}, 2 * benchDim * benchSeq * benchSeq * 2 * benchPairs, false},
-		{"mul_mat_f32_attn_values", attnValues, 2 * benchDim * benchSeq * benchSeq * 2 * benchPairs, false},
-		{"native_attn_scores", attnScores, 2 * benchDim * benchSeq * benchSeq * 2 * benchPairs, true},
-		{"native_attn_values", attnValues, 2 * benchDim * benchSeq * benchSeq * 2 * benchPairs, true},
-		{"mul_mat_f32_lora_down", loraDown, 2 * benchDim * 16 * tokens, false},
-		{"native_lora_down", loraDown, 2 * benchDim * 16 * tokens, true},
-		{"mul_mat_f32_lora_up", loraUp, 2 * benchDim * 16 * tokens, false},
-		{"native_lora_up", loraUp, 2 * benchDim * 16 * tokens, true},
+		}, attnFLOPs, false},
+		{"mul_mat_f32_attn_values", attnValues, attnFLOPs, false},
+		{"native_attn_scores", attnScores, attnFLOPs, true},
+		{"native_attn_values", attnValues, attnFLOPs, true},
+		{"mul_mat_f32_lora_down", loraDown, loraFLOPs, false},
+		{"native_lora_down", loraDown, loraFLOPs, true},
+		{"mul_mat_f32_lora_up", loraUp, loraFLOPs, false},
+		{"native_lora_up", loraUp, loraFLOPs, true},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
