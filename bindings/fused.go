@@ -126,8 +126,8 @@ func (g *Graph) undressStandIns(ins []standIn) error {
 // products (attention's QKᵀ and P·V, forward and backward: two to three
 // times ggml's speed on those many small slices) and 2-D ones over a short
 // reduction (a LoRA adapter's up product and its input gradient),
-// attention's scaled, masked softmax and LayerNorm's normalisation
-// (ggml_norm). BuildBackward calls it for CPU training graphs, after
+// attention's scaled, masked softmax and its gradient, and LayerNorm's
+// normalisation (ggml_norm). BuildBackward calls it for CPU training graphs, after
 // autodiff, which needs the nodes' own ops; call it for forward graphs.
 func (g *Graph) UseNativeKernels() error {
 	for i := 0; i < int(C.ggml_graph_n_nodes(g.g)); i++ {
@@ -135,6 +135,9 @@ func (g *Graph) UseNativeKernels() error {
 		kernel, data := nativeProduct(node), uint32(0)
 		if kernel == nil {
 			kernel, data = nativeSoftMax(node)
+		}
+		if kernel == nil {
+			kernel, data = nativeSoftMaxBack(node)
 		}
 		if kernel == nil {
 			kernel, data = nativeNorm(node)
@@ -164,6 +167,25 @@ func nativeSoftMax(node *C.struct_ggml_tensor) (unsafe.Pointer, uint32) {
 		return nil, 0
 	}
 	return native.SoftMax(), uint32(node.op_params[0])
+}
+
+// nativeSoftMaxBack is ragtune's kernel for a SOFT_MAX_BACK node and its
+// userdata (the scale's float bits), or nil where ggml's serves: ALiBi,
+// other types, strided rows. Unlike ggml's CPU kernel it is alias-safe, and
+// a custom node is never computed in place anyway, so the probabilities it
+// reads need not be pinned as graph outputs (BuildBackward).
+func nativeSoftMaxBack(node *C.struct_ggml_tensor) (unsafe.Pointer, uint32) {
+	dy, y := node.src[0], node.src[1]
+	if node.op != C.GGML_OP_SOFT_MAX_BACK || node._type != C.GGML_TYPE_F32 ||
+		dy._type != C.GGML_TYPE_F32 || y._type != C.GGML_TYPE_F32 ||
+		!bool(C.ggml_is_contiguous(dy)) || !bool(C.ggml_is_contiguous(y)) {
+		return nil, 0
+	}
+	// op_params: scale, max_bias (ggml_soft_max_ext_back)
+	if maxBias := math.Float32frombits(uint32(node.op_params[1])); maxBias != 0 {
+		return nil, 0
+	}
+	return native.SoftMaxBack(), uint32(node.op_params[0])
 }
 
 // nativeNorm is ragtune's kernel for a NORM node (LayerNorm without gain)
@@ -230,5 +252,6 @@ var kernels = map[unsafe.Pointer]kernelInfo{
 	native.MulMatF32():    {"MUL_MAT (ragtune)", "MUL_MAT"},
 	native.OutProdF32():   {"OUT_PROD (ragtune)", "OUT_PROD"},
 	native.SoftMax():      {"SOFT_MAX (ragtune)", "SOFT_MAX"},
+	native.SoftMaxBack():  {"SOFT_MAX_BACK (ragtune)", "SOFT_MAX_BACK"},
 	native.Norm():         {"NORM_F32 (ragtune)", "NORM"},
 }

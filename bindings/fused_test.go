@@ -37,15 +37,19 @@ func fusedLossRef(x, c []float64, n int, eps float64) float64 {
 // given to ragtune's kernel by UseNativeKernels) and the fused GELU and
 // LayerNorm backward kernels through BuildBackward and checks the forward values
 // against the formula and the gradient against central differences of a
-// float64 reference. Rows of 37 leave a vector tail; two threads split
+// float64 reference (the GELU's input is one f16 holds, where its f16 copy
+// for the backward is exact, and one past f16's range). Rows of 37 leave a vector tail; two threads split
 // the rows.
 func TestFusedKernels(t *testing.T) {
 	const n, rows, eps = 37, 6, 1e-5
 	r := rand.New(rand.NewPCG(5, 6))
 	x, c := randF32(r, n*rows), randF32(r, n*rows)
 	for i := range x {
-		x[i] *= 3 // reach GELU's tails on both sides
+		// reach GELU's tails on both sides; the backward reads x in f16, so
+		// values f16 holds exactly keep the gradient check exact
+		x[i] = roundF16(3 * x[i])
 	}
+	x[40] = 7e4 // past f16's range: the backward's copy is +inf
 	ctx, _ := NewContext(64, 256, true)
 	defer ctx.Close()
 	tx, tc := ctx.NewTensor(TypeF32, n, rows), ctx.NewTensor(TypeF32, n, rows)
@@ -63,6 +67,13 @@ func TestFusedKernels(t *testing.T) {
 	for _, k := range []string{"GELU_F32 (ragtune)", "GELU_BACK_F32 (ragtune)", "NORM_F32 (ragtune)", "NORM_BACK_F32 (ragtune)"} {
 		if kernels[k] != 1 {
 			t.Fatalf("graph has %d nodes running %s, want 1 (ops: %v)", kernels[k], k, kernels)
+		}
+	}
+	for i := range g.NumNodes() {
+		// The backward's f16 copy of x is made right after the GELU, so
+		// the allocator frees the f32 x with the forward.
+		if g.Node(i) == gelu && (i+1 == g.NumNodes() || g.Node(i+1).Type() != TypeF16 || g.Node(i+1).Src(0) != tx) {
+			t.Fatalf("node %d after the GELU is not the f16 copy of its input", i+1)
 		}
 	}
 	computeBackward(t, be, g, seed, feed{tx, x}, feed{tc, c})
@@ -83,6 +94,17 @@ func TestFusedKernels(t *testing.T) {
 	if rel := centralDiffError(x64, gx.F32(), 1e-5, func() float64 { return fusedLossRef(x64, c64, n, eps) }); rel > 1e-5 {
 		t.Fatalf("relative L2 error of the gradient through the fused kernels %.3g", rel)
 	}
+}
+
+// roundF16 rounds x to the nearest value f16 holds (ties to even), for x
+// in f16's normal range; smaller values become 0.
+func roundF16(x float32) float32 {
+	if math.Abs(float64(x)) < 1.0/(1<<14) {
+		return 0
+	}
+	b := math.Float32bits(x)
+	b += 0xfff + b>>13&1
+	return math.Float32frombits(b &^ 0x1fff)
 }
 
 // softMaxLossRef is Σ c ⊙ softmax(x·scale + mask) over rows of n in float64,

@@ -16,7 +16,8 @@ func randF32(r *rand.Rand, n int) []float32 {
 }
 
 // centralDiffError is the relative L2 error of grad against the central
-// differences, h apart, of loss over every element of x.
+// differences, h apart, of loss over every element of x; +Inf when either
+// is not finite, so a NaN gradient fails every tolerance.
 func centralDiffError(x []float64, grad []float32, h float64, loss func() float64) float64 {
 	var num, den float64
 	for i := range x {
@@ -30,7 +31,10 @@ func centralDiffError(x []float64, grad []float32, h float64, loss func() float6
 		num += (float64(grad[i]) - fd) * (float64(grad[i]) - fd)
 		den += fd * fd
 	}
-	return math.Sqrt(num / den)
+	if rel := math.Sqrt(num / den); !math.IsNaN(rel) {
+		return rel
+	}
+	return math.Inf(1)
 }
 
 // TestMulMatMatchesGo checks ggml's matrix product against a plain loop.

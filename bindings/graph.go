@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"unsafe"
+
+	"github.com/ragtune/ragtune/native"
 )
 
 // Graph is a computation graph built in a Context.
@@ -75,12 +77,16 @@ func countNew(t *C.struct_ggml_tensor, seen map[*C.struct_ggml_tensor]bool) int 
 // compute, so there is nothing to zero between steps.
 //
 // ragtune's fused GELU and ggml's NORM (LayerNorm without gain) get
-// ragtune's fused backward kernels, which run on the CPU only.
+// ragtune's fused backward kernels, which run on the CPU only; GELU's
+// reads its input from an f16 copy (halveGeluInputs). On the CPU the
+// backward also recomputes attention's probabilities instead of keeping
+// the forward's (recomputeProbabilities).
 //
 // It also applies the allocator workaround from the training probe: the
 // CPU kernels of RMS_NORM_BACK and SOFT_MAX_BACK are not alias-safe, and the
 // graph allocator may compute them in place over an input, silently
 // corrupting gradients; keeping those inputs as outputs prevents reuse.
+// Nodes that ragtune's kernels took over need no such pin.
 func (g *Graph) BuildBackward(loss, lossGrad Tensor, on *Backend) error {
 	if g.ctx.err != nil {
 		return g.ctx.err
@@ -111,6 +117,27 @@ func (g *Graph) BuildBackward(loss, lossGrad Tensor, on *Backend) error {
 	if err := g.undressStandIns(fused); err != nil {
 		return err
 	}
+	after, added, err := g.halveGeluInputs()
+	if err != nil {
+		return err
+	}
+	if on.IsCPU() {
+		n, err := g.recomputeProbabilities()
+		if err != nil {
+			return err
+		}
+		added += n
+	}
+	if added > 0 {
+		if err := g.relist(added, after, nil); err != nil {
+			return err
+		}
+	}
+	if on.IsCPU() {
+		if err := g.UseNativeKernels(); err != nil {
+			return err
+		}
+	}
 	for i := 0; i < int(C.ggml_graph_n_nodes(g.g)); i++ {
 		node := C.ggml_graph_node(g.g, C.int(i))
 		switch node.op {
@@ -120,25 +147,146 @@ func (g *Graph) BuildBackward(loss, lossGrad Tensor, on *Backend) error {
 			C.ggml_set_output(node.src[1])
 		}
 	}
-	if on.IsCPU() {
-		if err := g.UseNativeKernels(); err != nil {
-			return err
-		}
-	}
 	return g.outProdsAsMulMat(on)
 }
 
-// outProdsAsMulMat replaces g by a copy in which OUT_PROD nodes (the
-// backward of a matrix product) are computed as a MUL_MAT of transposed
-// copies of their operands. ggml's CPU OUT_PROD runs at a third of the
-// speed of its tiled sgemm and dequantizes a quantized operand block by
-// block for every output row (QLoRA's frozen weights: a tenth); the copies
-// cost one pass over each operand. Other devices keep the OUT_PROD nodes
-// they run (CUDA's, on f32: cuBLAS reads transposed operands as they are)
-// and get the rest rewritten with ggml's own copies, which every backend
-// has (Vulkan has no OUT_PROD at all; CUDA's takes no quantized weight).
-// The node keeps its identity, so gradients and their consumers are
-// unchanged; the copies are placed just before it.
+// recomputeProbabilities gives the backward pass its own copy of each
+// attention softmax over a product (softmax(kᵀq·scale + mask)), computed
+// from the product's operands just before the backward first reads it. The
+// forward's probabilities, S·S per head and text and the largest
+// activation of an encoder layer, are then freed as soon as P·V has read
+// them instead of being kept through the forward pass: at MiniLM's shape
+// (seq 128, 32 pairs) 300 MB of a LoRA step's 1.3 GB compute buffer, for
+// one more QKᵀ product and softmax per layer (k and q are kept for their
+// own gradients anyway).
+func (g *Graph) recomputeProbabilities() (added int, err error) {
+	n := int(C.ggml_graph_n_nodes(g.g))
+	readers := map[*C.struct_ggml_tensor][]*C.struct_ggml_tensor{}
+	for i := 0; i < n; i++ {
+		node := C.ggml_graph_node(g.g, C.int(i))
+		if g.forward[node] {
+			continue
+		}
+		for j := 0; j < C.GGML_MAX_SRC; j++ {
+			if src := node.src[j]; src != nil && src.op == C.GGML_OP_SOFT_MAX && g.forward[src] {
+				readers[src] = append(readers[src], node)
+			}
+		}
+	}
+	for i := 0; i < n; i++ {
+		p := C.ggml_graph_node(g.g, C.int(i))
+		scores := p.src[0]
+		if len(readers[p]) == 0 || scores.op != C.GGML_OP_MUL_MAT || p.src[2] != nil {
+			continue
+		}
+		if g.ctx.room() < 2*C.ggml_tensor_overhead() {
+			return 0, errors.New("ggml context too small to recompute attention's probabilities: raise maxTensors")
+		}
+		again := C.ggml_soft_max_ext(g.ctx.c, C.ggml_mul_mat(g.ctx.c, scores.src[0], scores.src[1]), p.src[1], 1, 0)
+		again.op_params = p.op_params // scale, max_bias
+		for _, node := range readers[p] {
+			for j := 0; j < C.GGML_MAX_SRC; j++ {
+				if node.src[j] == p {
+					node.src[j] = again
+				}
+			}
+			if node.view_src == p {
+				node.view_src = again
+			}
+		}
+		added += 2
+	}
+	return added, nil
+}
+
+// halveGeluInputs gives the backward node of each of ragtune's fused GELUs
+// an f16 copy of the GELU's input, made in the forward just after the GELU
+// (the second map), instead of the f32 input: that input, the FFN's up
+// projection (four times a layer's width per token), is then freed with
+// the forward, and the backward keeps half its size. gelu' is evaluated at
+// the input rounded to f16 (relative error 2⁻¹¹), as mixed-precision
+// training keeps activations. It returns the nodes it added.
+func (g *Graph) halveGeluInputs() (after map[*C.struct_ggml_tensor]*C.struct_ggml_tensor, added int, err error) {
+	geluOf := map[*C.struct_ggml_tensor]*C.struct_ggml_tensor{} // input -> forward GELU
+	n := int(C.ggml_graph_n_nodes(g.g))
+	for i := 0; i < n; i++ {
+		node := C.ggml_graph_node(g.g, C.int(i))
+		if kernelOf(node) == native.Gelu() {
+			geluOf[node.src[0]] = node
+		}
+	}
+	after = map[*C.struct_ggml_tensor]*C.struct_ggml_tensor{}
+	for i := 0; i < n; i++ {
+		node := C.ggml_graph_node(g.g, C.int(i))
+		gelu := geluOf[node.src[1]]
+		if kernelOf(node) != native.GeluBack() || gelu == nil {
+			continue
+		}
+		half := after[gelu]
+		if half == nil {
+			if g.ctx.room() < C.ggml_tensor_overhead() {
+				return nil, 0, errors.New("ggml context too small for f16 copies of GELU inputs: raise maxTensors")
+			}
+			half = C.ggml_cast(g.ctx.c, node.src[1], C.GGML_TYPE_F16)
+			after[gelu] = half
+			g.forward[half] = true
+			added++
+		}
+		node.src[1] = half
+	}
+	return after, added, nil
+}
+
+// relist replaces g by a copy listing its nodes in the same order, where
+// operands that a rewrite added to a node come just before their first
+// reader and each node of after right after its key: the order decides
+// when the allocator places them. Views in drop that no node reads any
+// more are left out: ggml's allocator frees a tensor only once every view
+// of it in the graph has been read, so such a view would pin its tensor to
+// the end of the graph.
+func (g *Graph) relist(added int, after map[*C.struct_ggml_tensor]*C.struct_ggml_tensor, drop map[*C.struct_ggml_tensor]bool) error {
+	n, size := int(C.ggml_graph_n_nodes(g.g)), int(C.ggml_graph_size(g.g))
+	if n+added > size {
+		return fmt.Errorf("graph of %d nodes is too small for the %d nodes its backward rewrites add", size, added)
+	}
+	if g.ctx.room() < C.ggml_graph_overhead_custom(C.size_t(size), false) {
+		return errors.New("ggml context too small to relist the backward graph: raise maxTensors")
+	}
+	read := map[*C.struct_ggml_tensor]bool{}
+	for i := 0; i < n && len(drop) > 0; i++ {
+		for _, src := range C.ggml_graph_node(g.g, C.int(i)).src {
+			read[src] = true
+		}
+	}
+	out := C.ggml_new_graph_custom(g.ctx.c, C.size_t(size), false)
+	for i := 0; i < n; i++ {
+		node := C.ggml_graph_node(g.g, C.int(i))
+		if drop[node] && !read[node] {
+			continue
+		}
+		C.ggml_build_forward_expand(out, node)
+		if next := after[node]; next != nil {
+			C.ggml_build_forward_expand(out, next)
+		}
+	}
+	if g.withGrads == nil {
+		g.withGrads = g.g
+	}
+	g.g = out
+	return nil
+}
+
+// outProdsAsMulMat rewrites the OUT_PROD nodes (the backward of a matrix
+// product) as a MUL_MAT of transposed copies of their operands. ggml's CPU
+// OUT_PROD runs at a third of the speed of its tiled sgemm and dequantizes
+// a quantized operand block by block for every output row (QLoRA's frozen
+// weights: a tenth); the copies cost one pass over each operand. Other
+// devices keep the OUT_PROD nodes they run (CUDA's, on f32: cuBLAS reads
+// transposed operands as they are) and get the rest rewritten with ggml's
+// own copies, which every backend has (Vulkan has no OUT_PROD at all;
+// CUDA's takes no quantized weight). The node keeps its identity, so
+// gradients and their consumers are unchanged; the copies are placed just
+// before it.
 func (g *Graph) outProdsAsMulMat(on *Backend) error {
 	n := int(C.ggml_graph_n_nodes(g.g))
 	rewrite := func(node *C.struct_ggml_tensor) bool {
@@ -153,26 +301,28 @@ func (g *Graph) outProdsAsMulMat(on *Backend) error {
 	if extra == 0 {
 		return nil
 	}
-	size := int(C.ggml_graph_size(g.g))
-	if n+extra > size {
+	if size := int(C.ggml_graph_size(g.g)); n+extra > size {
 		return fmt.Errorf("graph of %d nodes is too small to rewrite %d backward products", size, extra/6)
 	}
-	if g.ctx.room() < C.ggml_graph_overhead_custom(C.size_t(size), false)+C.size_t(extra)*C.ggml_tensor_overhead() {
+	if g.ctx.room() < C.size_t(extra)*C.ggml_tensor_overhead() {
 		return errors.New("ggml context too small to rewrite the backward products: raise maxTensors")
 	}
-	out := C.ggml_new_graph_custom(g.ctx.c, C.size_t(size), false)
+	bypassed := map[*C.struct_ggml_tensor]bool{} // transposed views whose source a product now reads
 	for i := 0; i < n; i++ {
 		node := C.ggml_graph_node(g.g, C.int(i))
 		if rewrite(node) {
 			// out_prod(a [M,K], b [N,K]) = mul_mat(aᵀ [K,M], bᵀ [K,N]) -> [M,N]
+			for _, x := range node.src[:2] {
+				if x.op == C.GGML_OP_TRANSPOSE {
+					bypassed[x] = true
+				}
+			}
 			a, b := g.ctx.transposedF32(node.src[0], on.IsCPU()), g.ctx.transposedF32(node.src[1], on.IsCPU())
 			node.op = C.GGML_OP_MUL_MAT
 			node.src[0], node.src[1] = a, b
 		}
-		C.ggml_build_forward_expand(out, node)
 	}
-	g.withGrads, g.g = g.g, out
-	return nil
+	return g.relist(extra, nil, bypassed)
 }
 
 // transposedF32 is a contiguous f32 tensor holding xᵀ (dimensions 0 and 1

@@ -193,3 +193,166 @@ func TestNativeShortProducts(t *testing.T) {
 		}
 	}
 }
+
+// TestRecomputedProbabilities runs attention, loss = Σ c ⊙ (v·softmax(
+// kᵀq·scale + mask)), through BuildBackward on the CPU: the backward must
+// read probabilities it recomputed, never the forward's (which are then
+// freed after P·V), its softmax gradient must run on ragtune's kernel, and
+// the gradients of k, q and v must match central differences of a float64
+// reference.
+func TestRecomputedProbabilities(t *testing.T) {
+	const d, S, H, B, scale = 6, 11, 2, 2, 0.4
+	n := d * S * H * B
+	r := rand.New(rand.NewPCG(17, 18))
+	k, q, v, c := randF32(r, n), randF32(r, n), randF32(r, n), randF32(r, n)
+	mask := make([]float32, S*S*B)
+	for i := range mask {
+		if b, key := i/(S*S), i%S; b == 1 && key >= 7 { // text 1 has 7 tokens
+			mask[i] = float32(math.Inf(-1))
+		}
+	}
+	ctx, _ := NewContext(64, 512, true)
+	defer ctx.Close()
+	tk, tq := ctx.NewTensor(TypeF32, d, S, H, B), ctx.NewTensor(TypeF32, d, S, H, B)
+	tv, tc := ctx.NewTensor(TypeF32, S, d, H, B), ctx.NewTensor(TypeF32, d, S, H, B)
+	tm := ctx.NewTensor(TypeF32, S, S, 1, B)
+	seed := ctx.NewTensor(TypeF32, 1)
+	for _, p := range []Tensor{tk, tq, tv} {
+		p.SetParam()
+	}
+	probs := ctx.SoftMaxExt(ctx.MulMat(tk, tq), tm, scale) // [S_k, S_q, H, B]
+	loss := ctx.Sum(ctx.Mul(ctx.MulMat(tv, probs), tc)).SetLoss()
+	be, g := backwardGraph(t, ctx, loss, seed, 3)
+	grads := []Tensor{g.Grad(tk).SetOutput(), g.Grad(tq).SetOutput(), g.Grad(tv).SetOutput()}
+	softmaxes, backs := 0, 0
+	for i := range g.NumNodes() {
+		node := g.Node(i)
+		switch node.Op() {
+		case "SOFT_MAX":
+			softmaxes++
+		case "SOFT_MAX_BACK":
+			backs++
+			if node.OpDesc() != "SOFT_MAX_BACK (ragtune)" {
+				t.Errorf("softmax gradient runs %s, want ragtune's kernel", node.OpDesc())
+			}
+		}
+		if g.InForward(node) {
+			continue
+		}
+		for j := range 10 { // GGML_MAX_SRC
+			if node.Src(j) == probs {
+				t.Errorf("backward node %d (%s) reads the forward's probabilities", i, node.OpDesc())
+			}
+		}
+	}
+	if softmaxes != 2 || backs != 1 {
+		t.Fatalf("%d softmaxes and %d softmax gradients, want 2 (forward, recomputed) and 1", softmaxes, backs)
+	}
+	computeBackward(t, be, g, seed, feed{tk, k}, feed{tq, q}, feed{tv, v}, feed{tc, c}, feed{tm, mask})
+
+	ins := [4][]float64{}
+	for i, x := range [][]float32{k, q, v, c} {
+		ins[i] = make([]float64, n)
+		for j := range x {
+			ins[i][j] = float64(x[j])
+		}
+	}
+	ref := func() float64 {
+		kk, qq, vv, cc := ins[0], ins[1], ins[2], ins[3]
+		var sum float64
+		p := make([]float64, S)
+		for b := range B {
+			for h := range H {
+				at := func(pos int) int { return ((b*H+h)*S + pos) * d }
+				for i := range S {
+					max := math.Inf(-1)
+					for j := range S {
+						var dot float64
+						for e := range d {
+							dot += kk[at(j)+e] * qq[at(i)+e]
+						}
+						p[j] = dot*scale + float64(mask[(b*S+i)*S+j])
+						max = math.Max(max, p[j])
+					}
+					var z float64
+					for j := range S {
+						p[j] = math.Exp(p[j] - max)
+						z += p[j]
+					}
+					for e := range d {
+						var out float64
+						for j := range S {
+							out += vv[((b*H+h)*d+e)*S+j] * p[j] / z
+						}
+						sum += cc[at(i)+e] * out
+					}
+				}
+			}
+		}
+		return sum
+	}
+	if got, want := float64(loss.F32()[0]), ref(); math.Abs(got-want) > 1e-5*(1+math.Abs(want)) {
+		t.Fatalf("loss %g, want %g", got, want)
+	}
+	for p, name := range []string{"k", "q", "v"} {
+		if rel := centralDiffError(ins[p], grads[p].F32(), 1e-4, ref); rel > 1e-4 {
+			t.Errorf("gradient of %s: relative L2 error %.3g against central differences", name, rel)
+		}
+	}
+}
+
+// TestBackwardDropsBypassedViews checks that the backward of a chain of
+// products on the CPU lists no transposed view that nothing reads. The
+// rewrite of OUT_PROD into MUL_MAT reads a transposed gradient's source
+// directly; ggml's allocator frees a tensor only after every view of it in
+// the graph was read, so the unread view would keep each layer's gradient
+// until the end of the graph (a LoRA step's compute buffer was a tenth
+// larger for it). The gradients must still be right.
+func TestBackwardDropsBypassedViews(t *testing.T) {
+	const in, mid, out, T = 40, 48, 36, 50
+	r := rand.New(rand.NewPCG(19, 20))
+	w1, w2, x, c := randF32(r, in*mid), randF32(r, mid*out), randF32(r, in*T), randF32(r, out*T)
+	ctx, _ := NewContext(64, 256, true)
+	defer ctx.Close()
+	t1, t2 := ctx.NewTensor(TypeF32, in, mid), ctx.NewTensor(TypeF32, mid, out)
+	tx, tc := ctx.NewTensor(TypeF32, in, T), ctx.NewTensor(TypeF32, out, T)
+	seed := ctx.NewTensor(TypeF32, 1)
+	t1.SetParam()
+	t2.SetParam()
+	loss := ctx.Sum(ctx.Mul(ctx.MulMat(t2, ctx.MulMat(t1, tx)), tc)).SetLoss()
+	be, g := backwardGraph(t, ctx, loss, seed, 2)
+	g1 := g.Grad(t1).SetOutput()
+	read := map[Tensor]bool{}
+	for i := range g.NumNodes() {
+		for j := range 10 { // GGML_MAX_SRC
+			read[g.Node(i).Src(j)] = true
+		}
+	}
+	for i := range g.NumNodes() {
+		if n := g.Node(i); n.Op() == "TRANSPOSE" && !read[n] {
+			t.Errorf("node %d: a transposed view nothing reads (%v)", i, n)
+		}
+	}
+	computeBackward(t, be, g, seed, feed{t1, w1}, feed{t2, w2}, feed{tx, x}, feed{tc, c})
+	// loss = Σ c ⊙ (W2·W1·x), so dL/dW1[i,m] = Σ_t x[t,i]·(W2ᵀc)[t,m]
+	got := g1.F32()
+	var num, den float64
+	for m := range mid {
+		for i := range in {
+			var want float64
+			for tt := range T {
+				var back float64
+				for o := range out {
+					back += float64(w2[o*mid+m]) * float64(c[tt*out+o])
+				}
+				want += float64(x[tt*in+i]) * back
+			}
+			d := float64(got[m*in+i]) - want
+			num += d * d
+			den += want * want
+		}
+	}
+	if rel := math.Sqrt(num / den); !(rel <= 1e-5) {
+		t.Fatalf("gradient of W1: relative L2 error %.3g", rel)
+	}
+}

@@ -1,6 +1,8 @@
 #include "fused.h"
 #include "work.h"
 
+#include "ggml-cpu.h"
+
 #include <math.h>
 
 // exp for the sigmoid inside GELU, written so the compiler vectorizes the
@@ -57,19 +59,26 @@ void ragtune_gelu_f32(struct ggml_tensor * dst, int ith, int nth, void * userdat
 
 void ragtune_gelu_back_f32(struct ggml_tensor * dst, int ith, int nth, void * userdata) {
     (void) userdata;
-    GGML_ASSERT(ggml_is_contiguous(dst->src[0]) && ggml_is_contiguous(dst->src[1]) && ggml_is_contiguous(dst));
+    const struct ggml_tensor * src = dst->src[1];
+    GGML_ASSERT(src->type == GGML_TYPE_F16);
+    GGML_ASSERT(ggml_is_contiguous(dst->src[0]) && ggml_is_contiguous(src) && ggml_is_contiguous(dst));
     const float * dy = (const float *) dst->src[0]->data;
-    const float * x = (const float *) dst->src[1]->data;
+    const ggml_fp16_t * x16 = (const ggml_fp16_t *) src->data;
     float * dx = (float *) dst->data;
     int64_t lo, hi;
     chunk(ggml_nelements(dst), ith, nth, &lo, &hi);
-    // d/dx x·σ(2u) = s + x·s(1-s)·2u', s = σ(2u), u' = √(2/π)(1 + 3·0.044715x²)
+    float x[CHUNK];
+    for (int64_t b = lo; b < hi; b += CHUNK) {
+        const int64_t n = hi - b < CHUNK ? hi - b : CHUNK;
+        ggml_cpu_fp16_to_fp32(x16 + b, x, n);
+        // d/dx x·σ(2u) = s + x·s(1-s)·2u', s = σ(2u), u' = √(2/π)(1 + 3·0.044715x²)
 #pragma omp simd
-    for (int64_t i = lo; i < hi; i++) {
-        const float v = x[i];
-        const float s = sigma2u(v);
-        const float du2 = 2 * GELU_C * (1 + 3 * GELU_A * v * v);
-        dx[i] = dy[i] * (s + v * s * (1 - s) * du2);
+        for (int64_t i = 0; i < n; i++) {
+            const float v = x[i] < -30.0f ? -30.0f : (x[i] > 30.0f ? 30.0f : x[i]);
+            const float s = sigma2u(v);
+            const float du2 = 2 * GELU_C * (1 + 3 * GELU_A * v * v);
+            dx[b + i] = dy[b + i] * (s + v * s * (1 - s) * du2);
+        }
     }
 }
 
@@ -147,6 +156,30 @@ void ragtune_soft_max_f32(struct ggml_tensor * dst, int ith, int nth, void * use
 #pragma omp simd
         for (int64_t i = 0; i < n; i++) {
             y[i] *= inv;
+        }
+    }
+}
+
+void ragtune_soft_max_back_f32(struct ggml_tensor * dst, int ith, int nth, void * userdata) {
+    const float scale = userdata_f32(userdata);
+    const struct ggml_tensor * g = dst->src[0];
+    const struct ggml_tensor * p = dst->src[1];
+    GGML_ASSERT(ggml_is_contiguous(g) && ggml_is_contiguous(p) && ggml_is_contiguous(dst));
+    const int64_t n = dst->ne[0];
+    int64_t r0, r1;
+    thread_range(ggml_nrows(dst), ith, nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        const float * dy = (const float *) g->data + r * n;
+        const float * y = (const float *) p->data + r * n;
+        float * dx = (float *) dst->data + r * n;
+        float dot = 0;
+#pragma omp simd reduction(+ : dot)
+        for (int64_t i = 0; i < n; i++) {
+            dot += y[i] * dy[i];
+        }
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) {
+            dx[i] = scale * y[i] * (dy[i] - dot);
         }
     }
 }

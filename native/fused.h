@@ -13,7 +13,9 @@
 void ragtune_gelu_f32(struct ggml_tensor * dst, int ith, int nth, void * userdata);
 
 // ragtune_gelu_back_f32: dst = src[0] · gelu'(src[1]) (the gradient dy and
-// gelu's input x).
+// gelu's input x, kept in f16 for the backward: bindings.Graph.BuildBackward
+// stores it so). x is clamped to ±30, where gelu' is 0 or 1 to float
+// precision, so an input past f16's range (±inf) still gets its gradient.
 void ragtune_gelu_back_f32(struct ggml_tensor * dst, int ith, int nth, void * userdata);
 
 // ragtune_norm_back_f32: the gradient of LayerNorm without gain and bias
@@ -35,3 +37,11 @@ void ragtune_norm_f32(struct ggml_tensor * dst, int ith, int nth, void * userdat
 // one for exp and the sum, one to normalise, each vectorized (ggml's runs
 // six, one of them scalar).
 void ragtune_soft_max_f32(struct ggml_tensor * dst, int ith, int nth, void * userdata);
+
+// ragtune_soft_max_back_f32: the gradient of ragtune_soft_max_f32 over rows,
+// given src[0] = dy and src[1] = y, the softmax's output:
+// dx = scale·y⊙(dy - y·dy), as ggml's SOFT_MAX_BACK without ALiBi. Each
+// row's dot product is taken before the row is written, so dst may share
+// memory with either operand (ggml's CPU kernel may not share it with y).
+// userdata carries scale's float bits.
+void ragtune_soft_max_back_f32(struct ggml_tensor * dst, int ith, int nth, void * userdata);

@@ -28,8 +28,10 @@ func NormBack() unsafe.Pointer { return C.ragtune_norm_back_f32 }
 // Norm is the address of the LayerNorm (ggml_norm) kernel; see fused.h.
 func Norm() unsafe.Pointer { return C.ragtune_norm_f32 }
 
-// SoftMax is the address of the scaled, masked softmax kernel; see fused.h.
-func SoftMax() unsafe.Pointer { return C.ragtune_soft_max_f32 }
+// SoftMax and SoftMaxBack are the addresses of the scaled, masked softmax
+// kernel and its gradient; see fused.h.
+func SoftMax() unsafe.Pointer     { return C.ragtune_soft_max_f32 }
+func SoftMaxBack() unsafe.Pointer { return C.ragtune_soft_max_back_f32 }
 
 // MulMatF32 and OutProdF32 are the addresses of the batched product
 // kernels' ggml_custom_op_t functions; see matmul.h.
