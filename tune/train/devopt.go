@@ -275,6 +275,7 @@ func (d *deviceAdamW) setHyperparameters(t int, lr float64) error {
 // download brings the host copies (Data, M, V) up to date.
 func (d *deviceAdamW) download() {
 	for i, p := range d.params {
+		p.ensureMoments()
 		copy(p.Data, p.T.F32())
 		copy(p.M, d.m[i].F32())
 		copy(p.V, d.v[i].F32())
@@ -285,6 +286,7 @@ func (d *deviceAdamW) download() {
 // (a resumed run).
 func (d *deviceAdamW) upload() error {
 	for i, p := range d.params {
+		p.ensureMoments()
 		for _, e := range []error{p.upload(), d.m[i].SetF32(p.M), d.v[i].SetF32(p.V)} {
 			if e != nil {
 				return fmt.Errorf("%s: %w", p.Name, e)

@@ -31,6 +31,7 @@ func (o AdamW) Update(params []*Param, t int, baseLR float64) {
 		if p.Decay {
 			decay = float32(1 - lr*o.WeightDecay)
 		}
+		p.ensureMoments()
 		for i, g := range p.Grad {
 			m := b1*p.M[i] + (1-b1)*g
 			v := b2*p.V[i] + (1-b2)*g*g

@@ -2,11 +2,10 @@
 // quantized base) and full fine-tuning with contrastive losses.
 //
 // ggml computes the loss and its gradients (reverse-mode autodiff of the
-// model graph); the optimizer is Go code over host copies of the trainable
-// tensors. Keeping AdamW on the host makes gradient accumulation, clipping,
-// schedules and checkpoints plain, testable Go, and costs one copy of the
-// trainable tensors per step (tens of KB for LoRA, ~90 MB for full
-// fine-tuning of MiniLM: milliseconds against a step of seconds).
+// model graph), and by default accumulates them, clips them and runs AdamW
+// in graphs on the device (devopt.go); schedules, parameter groups and
+// divergence checks stay in Go. The Go AdamW over host copies (optim.go)
+// serves devices without those ops and is the device path's reference.
 package train
 
 import (
@@ -19,12 +18,15 @@ import (
 	"github.com/ragtune/ragtune/tune/model"
 )
 
-// Param is one trainable tensor with its host copy, gradient and AdamW moments.
+// Param is one trainable tensor with its host copy, gradient and AdamW
+// moments. Grad, M and V are made on first use (ensureGrad,
+// ensureMoments): the device optimizer keeps its own gradients and
+// moments, and needs host moments only for checkpoints.
 type Param struct {
 	Name string
 	T    bindings.Tensor
 	Data []float32 // host copy of the values
-	Grad []float32 // accumulated over micro-batches
+	Grad []float32 // accumulated over micro-batches (host optimizer)
 	M, V []float32 // AdamW moments
 	// Decay says whether weight decay applies (not to biases and norms).
 	Decay bool
@@ -34,8 +36,19 @@ type Param struct {
 }
 
 func newParam(name string, t bindings.Tensor, data []float32, decay bool) *Param {
-	n := len(data)
-	return &Param{Name: name, T: t, Data: data, Grad: make([]float32, n), M: make([]float32, n), V: make([]float32, n), Decay: decay}
+	return &Param{Name: name, T: t, Data: data, Decay: decay}
+}
+
+func (p *Param) ensureGrad() {
+	if p.Grad == nil {
+		p.Grad = make([]float32, len(p.Data))
+	}
+}
+
+func (p *Param) ensureMoments() {
+	if p.M == nil {
+		p.M, p.V = make([]float32, len(p.Data)), make([]float32, len(p.Data))
+	}
 }
 
 // upload copies the host values into backend memory.

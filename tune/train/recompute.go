@@ -339,6 +339,7 @@ func (s *Stepper) addGrads(params []int, grads []bindings.Tensor, weight float32
 	defer s.Profile.since(phaseOptimizer, "gradient download", time.Now())
 	for k, i := range params {
 		p := s.params[i]
+		p.ensureGrad()
 		for j, x := range grads[k].F32() {
 			p.Grad[j] += weight * x
 		}

@@ -412,6 +412,7 @@ func (s *Stepper) Accumulate(b Batch, weight float32) (float64, error) {
 	}
 	t0 := time.Now()
 	for i, p := range s.params {
+		p.ensureGrad()
 		gv := g.grads[i].F32()
 		for j, x := range gv {
 			p.Grad[j] += weight * x
