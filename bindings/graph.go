@@ -10,6 +10,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"unsafe"
 
 	"github.com/ragtune/ragtune/native"
@@ -78,15 +79,17 @@ func countNew(t *C.struct_ggml_tensor, seen map[*C.struct_ggml_tensor]bool) int 
 //
 // ragtune's fused GELU and ggml's NORM (LayerNorm without gain) get
 // ragtune's fused backward kernels, which run on the CPU only; GELU's
-// reads its input from an f16 copy (halveGeluInputs). On the CPU the
-// backward also recomputes attention's probabilities instead of keeping
-// the forward's (recomputeProbabilities).
+// reads its input from an f16 copy (halveGeluInputs). The backward
+// recomputes attention's probabilities instead of keeping the forward's
+// (recomputeProbabilities).
 //
 // It also applies the allocator workaround from the training probe: the
 // CPU kernels of RMS_NORM_BACK and SOFT_MAX_BACK are not alias-safe, and the
 // graph allocator may compute them in place over an input, silently
 // corrupting gradients; keeping those inputs as outputs prevents reuse.
-// Nodes that ragtune's kernels took over need no such pin.
+// Nodes that ragtune's kernels took over need no such pin, nor do
+// SOFT_MAX_BACK nodes a device runs (CUDA's and Vulkan's kernels take a
+// row's dot product before writing any of it).
 func (g *Graph) BuildBackward(loss, lossGrad Tensor, on *Backend) error {
 	if g.ctx.err != nil {
 		return g.ctx.err
@@ -121,14 +124,11 @@ func (g *Graph) BuildBackward(loss, lossGrad Tensor, on *Backend) error {
 	if err != nil {
 		return err
 	}
-	if on.IsCPU() {
-		n, err := g.recomputeProbabilities()
-		if err != nil {
-			return err
-		}
-		added += n
+	recomputed, err := g.recomputeProbabilities(on)
+	if err != nil {
+		return err
 	}
-	if added > 0 {
+	if added += recomputed; added > 0 {
 		if err := g.relist(added, after, nil); err != nil {
 			return err
 		}
@@ -144,7 +144,9 @@ func (g *Graph) BuildBackward(loss, lossGrad Tensor, on *Backend) error {
 		case C.GGML_OP_RMS_NORM_BACK:
 			C.ggml_set_output(node.src[0])
 		case C.GGML_OP_SOFT_MAX_BACK:
-			C.ggml_set_output(node.src[1])
+			if !on.runs(node) {
+				C.ggml_set_output(node.src[1])
+			}
 		}
 	}
 	return g.outProdsAsMulMat(on)
@@ -158,8 +160,10 @@ func (g *Graph) BuildBackward(loss, lossGrad Tensor, on *Backend) error {
 // them instead of being kept through the forward pass: at MiniLM's shape
 // (seq 128, 32 pairs) 300 MB of a LoRA step's 1.3 GB compute buffer, for
 // one more QKᵀ product and softmax per layer (k and q are kept for their
-// own gradients anyway).
-func (g *Graph) recomputeProbabilities() (added int, err error) {
+// own gradients anyway). On a device, only where the device runs the
+// softmax's gradient: as the CPU's fallback, ggml's kernel would need the
+// probabilities pinned to the end of the graph (BuildBackward).
+func (g *Graph) recomputeProbabilities(on *Backend) (added int, err error) {
 	n := int(C.ggml_graph_n_nodes(g.g))
 	readers := map[*C.struct_ggml_tensor][]*C.struct_ggml_tensor{}
 	for i := 0; i < n; i++ {
@@ -177,6 +181,11 @@ func (g *Graph) recomputeProbabilities() (added int, err error) {
 		p := C.ggml_graph_node(g.g, C.int(i))
 		scores := p.src[0]
 		if len(readers[p]) == 0 || scores.op != C.GGML_OP_MUL_MAT || p.src[2] != nil {
+			continue
+		}
+		if !on.IsCPU() && slices.ContainsFunc(readers[p], func(r *C.struct_ggml_tensor) bool {
+			return r.op == C.GGML_OP_SOFT_MAX_BACK && !on.runs(r)
+		}) {
 			continue
 		}
 		if g.ctx.room() < 2*C.ggml_tensor_overhead() {
@@ -276,6 +285,12 @@ func (g *Graph) relist(added int, after map[*C.struct_ggml_tensor]*C.struct_ggml
 	return nil
 }
 
+// runs reports whether a device (not the CPU) runs node itself rather
+// than handing it to the CPU backend.
+func (b *Backend) runs(node *C.struct_ggml_tensor) bool {
+	return !b.IsCPU() && bool(C.ggml_backend_supports_op(b.b, node))
+}
+
 // outProdsAsMulMat rewrites the OUT_PROD nodes (the backward of a matrix
 // product) as a MUL_MAT of transposed copies of their operands. ggml's CPU
 // OUT_PROD runs at a third of the speed of its tiled sgemm and dequantizes
@@ -290,7 +305,7 @@ func (g *Graph) relist(added int, after map[*C.struct_ggml_tensor]*C.struct_ggml
 func (g *Graph) outProdsAsMulMat(on *Backend) error {
 	n := int(C.ggml_graph_n_nodes(g.g))
 	rewrite := func(node *C.struct_ggml_tensor) bool {
-		return node.op == C.GGML_OP_OUT_PROD && (on.IsCPU() || !bool(C.ggml_backend_supports_op(on.b, node)))
+		return node.op == C.GGML_OP_OUT_PROD && !on.runs(node)
 	}
 	extra := 0
 	for i := 0; i < n; i++ {
