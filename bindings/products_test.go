@@ -126,6 +126,26 @@ func TestNativeProducts(t *testing.T) {
 	}
 }
 
+// productChain is loss = Σ c ⊙ (W2·(W1·x)), W1 ne [in, mid] and W2 ne
+// [mid, out] trainable, x ne [in, T] and c ne [out, T] inputs, with its
+// backward graph on threads CPU threads.
+type productChain struct {
+	w1, w2, x, c, seed, loss Tensor
+	be                       *Backend
+	g                        *Graph
+}
+
+func newProductChain(t *testing.T, ctx *Context, in, mid, out, T, threads int) productChain {
+	t.Helper()
+	p := productChain{w1: ctx.NewTensor(TypeF32, in, mid), w2: ctx.NewTensor(TypeF32, mid, out),
+		x: ctx.NewTensor(TypeF32, in, T), c: ctx.NewTensor(TypeF32, out, T), seed: ctx.NewTensor(TypeF32, 1)}
+	p.w1.SetParam()
+	p.w2.SetParam()
+	p.loss = ctx.Sum(ctx.Mul(ctx.MulMat(p.w2, ctx.MulMat(p.w1, p.x)), p.c)).SetLoss()
+	p.be, p.g = backwardGraph(t, ctx, p.loss, p.seed, threads)
+	return p
+}
+
 // TestNativeShortProducts checks the 2-D products over a short reduction
 // that ragtune's kernels take (a LoRA adapter's up product and its input
 // gradient, rank 16) next to those ggml keeps (reductions of 40 and 70):
@@ -139,14 +159,9 @@ func TestNativeShortProducts(t *testing.T) {
 	a, b, x, c := randF32(rng, in*r), randF32(rng, r*out), randF32(rng, in*T), randF32(rng, out*T)
 	ctx, _ := NewContext(64, 256, true)
 	defer ctx.Close()
-	ta, tb := ctx.NewTensor(TypeF32, in, r), ctx.NewTensor(TypeF32, r, out)
-	tx, tc := ctx.NewTensor(TypeF32, in, T), ctx.NewTensor(TypeF32, out, T)
-	seed := ctx.NewTensor(TypeF32, 1)
-	ta.SetParam()
-	tb.SetParam()
-	loss := ctx.Sum(ctx.Mul(ctx.MulMat(tb, ctx.MulMat(ta, tx)), tc)).SetLoss()
-	be, g := backwardGraph(t, ctx, loss, seed, 3)
-	grads := []Tensor{g.Grad(ta).SetOutput(), g.Grad(tb).SetOutput()}
+	pc := newProductChain(t, ctx, in, r, out, T, 3)
+	g, loss := pc.g, pc.loss
+	grads := []Tensor{g.Grad(pc.w1).SetOutput(), g.Grad(pc.w2).SetOutput()}
 	ours := 0
 	for i := range g.NumNodes() {
 		node := g.Node(i)
@@ -157,7 +172,7 @@ func TestNativeShortProducts(t *testing.T) {
 	if ours != 2 { // B·h forward and h's gradient (a reduction over 24)
 		t.Fatalf("%d products by ragtune's kernels, want 2", ours)
 	}
-	computeBackward(t, be, g, seed, feed{ta, a}, feed{tb, b}, feed{tx, x}, feed{tc, c})
+	computeBackward(t, pc.be, g, pc.seed, feed{pc.w1, a}, feed{pc.w2, b}, feed{pc.x, x}, feed{pc.c, c})
 	var a64, b64 []float64
 	for _, v := range a {
 		a64 = append(a64, float64(v))
@@ -314,14 +329,9 @@ func TestBackwardDropsBypassedViews(t *testing.T) {
 	w1, w2, x, c := randF32(r, in*mid), randF32(r, mid*out), randF32(r, in*T), randF32(r, out*T)
 	ctx, _ := NewContext(64, 256, true)
 	defer ctx.Close()
-	t1, t2 := ctx.NewTensor(TypeF32, in, mid), ctx.NewTensor(TypeF32, mid, out)
-	tx, tc := ctx.NewTensor(TypeF32, in, T), ctx.NewTensor(TypeF32, out, T)
-	seed := ctx.NewTensor(TypeF32, 1)
-	t1.SetParam()
-	t2.SetParam()
-	loss := ctx.Sum(ctx.Mul(ctx.MulMat(t2, ctx.MulMat(t1, tx)), tc)).SetLoss()
-	be, g := backwardGraph(t, ctx, loss, seed, 2)
-	g1 := g.Grad(t1).SetOutput()
+	pc := newProductChain(t, ctx, in, mid, out, T, 2)
+	g := pc.g
+	g1 := g.Grad(pc.w1).SetOutput()
 	read := map[Tensor]bool{}
 	for i := range g.NumNodes() {
 		for j := range 10 { // GGML_MAX_SRC
@@ -333,7 +343,7 @@ func TestBackwardDropsBypassedViews(t *testing.T) {
 			t.Errorf("node %d: a transposed view nothing reads (%v)", i, n)
 		}
 	}
-	computeBackward(t, be, g, seed, feed{t1, w1}, feed{t2, w2}, feed{tx, x}, feed{tc, c})
+	computeBackward(t, pc.be, g, pc.seed, feed{pc.w1, w1}, feed{pc.w2, w2}, feed{pc.x, x}, feed{pc.c, c})
 	// loss = Σ c ⊙ (W2·W1·x), so dL/dW1[i,m] = Σ_t x[t,i]·(W2ᵀc)[t,m]
 	got := g1.F32()
 	var num, den float64
