@@ -272,13 +272,16 @@ func (d *deviceAdamW) setHyperparameters(t int, lr float64) error {
 	return nil
 }
 
-// download brings the host copies (Data, M, V) up to date.
-func (d *deviceAdamW) download() {
+// download brings the host values (Data) up to date, and the AdamW
+// moments (M, V) too when moments.
+func (d *deviceAdamW) download(moments bool) {
 	for i, p := range d.params {
-		p.ensureMoments()
 		copy(p.Data, p.T.F32())
-		copy(p.M, d.m[i].F32())
-		copy(p.V, d.v[i].F32())
+		if moments {
+			p.ensureMoments()
+			copy(p.M, d.m[i].F32())
+			copy(p.V, d.v[i].F32())
+		}
 	}
 }
 

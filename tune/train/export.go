@@ -13,7 +13,7 @@ import (
 // GGUF adapter cannot hold its magnitudes).
 func (r *run) export(path string) error {
 	if r.step != nil { // nil for an export of parameters already on the host
-		r.step.SyncHost()
+		r.step.SyncValues()
 	}
 	if r.cfg.Method == MethodFull {
 		trained := map[string][]float32{}

@@ -89,10 +89,19 @@ func (s *Stepper) deviceStep(t int, lr float64) (float64, error) {
 }
 
 // SyncHost brings every Param's host copies (Data, M, V) up to date with
-// the device, for a checkpoint or an export; a no-op on the host path.
+// the device, for a checkpoint; a no-op on the host path.
 func (s *Stepper) SyncHost() {
 	if s.dev != nil {
-		s.dev.download()
+		s.dev.download(true)
+	}
+}
+
+// SyncValues brings every Param's host values (Data) up to date with the
+// device, for an export, which needs no moments: downloading them would
+// make two more host copies of the trainable tensors at the end of the run.
+func (s *Stepper) SyncValues() {
+	if s.dev != nil {
+		s.dev.download(false)
 	}
 }
 
