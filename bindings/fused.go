@@ -150,7 +150,51 @@ func (g *Graph) UseNativeKernels() error {
 		}
 		C.rt_become_custom(g.ctx.c, node, C.ggml_custom_op_t(kernel), C.uint32_t(data))
 	}
-	return nil
+	return g.swapProductOutputs()
+}
+
+// swapProductOutputs gives each ggml_cont(ggml_permute(p, 0, 2, 1, 3)) of
+// one of ragtune's products p that nothing else reads to the product
+// itself, writing its result in that order (attention's output and its q,
+// k and v gradients going back to [head, heads, tokens, texts]): ggml's
+// copy, a head's row at a time, goes, and p and its view leave the graph.
+// It is skipped where the context has no room to relist the graph, and
+// for the forward nodes of a training graph: a forward graph of the same
+// nodes (the training step's loss, a recomputed segment) lists p too.
+func (g *Graph) swapProductOutputs() error {
+	n := int(C.ggml_graph_n_nodes(g.g))
+	readers := map[*C.struct_ggml_tensor]int{}
+	for i := 0; i < n; i++ {
+		for _, src := range C.ggml_graph_node(g.g, C.int(i)).src {
+			readers[src]++
+		}
+	}
+	var conts []*C.struct_ggml_tensor
+	for i := 0; i < n; i++ {
+		c := C.ggml_graph_node(g.g, C.int(i))
+		if c.op != C.GGML_OP_CONT || c._type != C.GGML_TYPE_F32 || g.forward[c] {
+			continue
+		}
+		v := c.src[0]
+		if v.op != C.GGML_OP_PERMUTE || v.op_params[0] != 0 || v.op_params[1] != 2 || v.op_params[2] != 1 || v.op_params[3] != 3 || readers[v] != 1 {
+			continue
+		}
+		if k := kernelOf(v.src[0]); (k == native.MulMatF32() || k == native.OutProdF32()) && readers[v.src[0]] == 1 {
+			conts = append(conts, c)
+		}
+	}
+	if len(conts) == 0 || g.ctx.room() < C.size_t(len(conts))*C.ggml_tensor_overhead()+C.ggml_graph_overhead_custom(C.size_t(C.ggml_graph_size(g.g)), false) {
+		return nil
+	}
+	drop := map[*C.struct_ggml_tensor]bool{}
+	for _, c := range conts {
+		v := c.src[0]
+		p := v.src[0]
+		c.src[0], c.src[1] = p.src[0], p.src[1]
+		C.rt_become_custom(g.ctx.c, c, C.ggml_custom_op_t(kernelOf(p)), 1)
+		drop[v], drop[p] = true, true
+	}
+	return g.relist(0, nil, drop)
 }
 
 // nativeSoftMax is ragtune's kernel for a SOFT_MAX node and its userdata

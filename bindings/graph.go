@@ -249,10 +249,11 @@ func (g *Graph) halveGeluInputs() (after map[*C.struct_ggml_tensor]*C.struct_ggm
 // relist replaces g by a copy listing its nodes in the same order, where
 // operands that a rewrite added to a node come just before their first
 // reader and each node of after right after its key: the order decides
-// when the allocator places them. Views in drop that no node reads any
-// more are left out: ggml's allocator frees a tensor only once every view
-// of it in the graph has been read, so such a view would pin its tensor to
-// the end of the graph.
+// when the allocator places them. Nodes in drop that no node outside drop
+// reads any more are left out: a product a rewrite replaced, or a view
+// (ggml's allocator frees a tensor only once every view of it in the graph
+// has been read, so an unread view would pin its tensor to the end of the
+// graph).
 func (g *Graph) relist(added int, after map[*C.struct_ggml_tensor]*C.struct_ggml_tensor, drop map[*C.struct_ggml_tensor]bool) error {
 	n, size := int(C.ggml_graph_n_nodes(g.g)), int(C.ggml_graph_size(g.g))
 	if n+added > size {
@@ -263,8 +264,10 @@ func (g *Graph) relist(added int, after map[*C.struct_ggml_tensor]*C.struct_ggml
 	}
 	read := map[*C.struct_ggml_tensor]bool{}
 	for i := 0; i < n && len(drop) > 0; i++ {
-		for _, src := range C.ggml_graph_node(g.g, C.int(i)).src {
-			read[src] = true
+		if node := C.ggml_graph_node(g.g, C.int(i)); !drop[node] {
+			for _, src := range node.src {
+				read[src] = true
+			}
 		}
 	}
 	out := C.ggml_new_graph_custom(g.ctx.c, C.size_t(size), false)

@@ -55,16 +55,23 @@ func TestNativeProducts(t *testing.T) {
 
 	ctx, _ := NewContext(64, 512, true)
 	defer ctx.Close()
-	tk := ctx.NewTensor(TypeF32, a.d, a.h, a.s, a.b)
+	// k is a projection's output, [d·H, S·B], seen as heads and permuted
+	// (as the model reads it); the output goes back to [d, H, S, B] through
+	// a copy. ragtune's kernel writes k's gradient in [d, H, S, B] order
+	// itself; the forward keeps its copy, as a forward graph of the same
+	// nodes lists it too (below, a forward graph alone loses it).
+	tk := ctx.NewTensor(TypeF32, a.d*a.h, a.s*a.b)
 	tq := ctx.NewTensor(TypeF32, a.d, a.s, a.h, a.b)
 	tv := ctx.NewTensor(TypeF32, a.s, a.d, a.h, a.b)
-	tc := ctx.NewTensor(TypeF32, a.d, a.s, a.h, a.b)
+	tc := ctx.NewTensor(TypeF32, a.d, a.h, a.s, a.b)
 	seed := ctx.NewTensor(TypeF32, 1)
 	for _, p := range []Tensor{tk, tq, tv} {
 		p.SetParam()
 	}
-	scores := ctx.MulMat(ctx.Permute(tk, [4]int{0, 2, 1, 3}), tq) // [S_k, S_q, H, B]
-	loss := ctx.Sum(ctx.Mul(ctx.MulMat(tv, scores), tc)).SetLoss()
+	heads := ctx.Reshape(tk, a.d, a.h, a.s, a.b)
+	scores := ctx.MulMat(ctx.Permute(heads, [4]int{0, 2, 1, 3}), tq) // [S_k, S_q, H, B]
+	out := ctx.Cont(ctx.Permute(ctx.MulMat(tv, scores), [4]int{0, 2, 1, 3}))
+	loss := ctx.Sum(ctx.Mul(out, tc)).SetLoss()
 	be, g := backwardGraph(t, ctx, loss, seed, 3)
 	grads := []Tensor{g.Grad(tk).SetOutput(), g.Grad(tq).SetOutput(), g.Grad(tv).SetOutput()}
 	products := 0
@@ -75,6 +82,9 @@ func TestNativeProducts(t *testing.T) {
 				t.Fatalf("node %d: %s of %v by ggml, want ragtune's batched kernel", i, op, node)
 			}
 			products++
+		}
+		if node.IsCopy() && !g.InForward(node) {
+			t.Errorf("node %d: %s copies %v; k's gradient product should write it in place", i, node.OpDesc(), node)
 		}
 	}
 	if products != 6 { // two forward products, two gradients of each
@@ -89,27 +99,27 @@ func TestNativeProducts(t *testing.T) {
 			ins[i][j] = float64(x[j])
 		}
 	}
+	// c is fed as [d, H, S, B]; the reference reads it as [d, S, H, B].
+	for e := range a.d {
+		for h := range a.h {
+			for i := range a.s {
+				for b := range a.b {
+					ins[3][((b*a.h+h)*a.s+i)*a.d+e] = float64(c[((b*a.s+i)*a.h+h)*a.d+e])
+				}
+			}
+		}
+	}
 	ref := func() float64 { return a.loss(ins[0], ins[1], ins[2], ins[3]) }
 	if got, want := float64(loss.F32()[0]), ref(); math.Abs(got-want) > 1e-5*math.Sqrt(float64(n*a.s*a.d)) {
 		t.Fatalf("loss %g, want %g", got, want)
 	}
 	// The loss is linear in each single element, so a central difference
 	// is its derivative up to rounding; a sample of elements keeps it quick.
-	// k's gradient is a permuted view ([d, S, H, B] in memory) of the
-	// product that computes it.
-	kAt := func(i int) int {
-		t, h, j, b := i%a.d, i/a.d%a.h, i/(a.d*a.h)%a.s, i/(a.d*a.h*a.s)
-		return ((b*a.h+h)*a.s+j)*a.d + t
-	}
 	for p, name := range []string{"k", "q", "v"} {
 		ad := grads[p].F32()
 		var num, den float64
 		for range 60 {
 			i := r.IntN(n)
-			gi := i
-			if p == 0 {
-				gi = kAt(i)
-			}
 			orig := ins[p][i]
 			ins[p][i] = orig + 1
 			lp := ref()
@@ -117,12 +127,57 @@ func TestNativeProducts(t *testing.T) {
 			lm := ref()
 			ins[p][i] = orig
 			fd := (lp - lm) / 2
-			num += (float64(ad[gi]) - fd) * (float64(ad[gi]) - fd)
+			num += (float64(ad[i]) - fd) * (float64(ad[i]) - fd)
 			den += fd * fd
 		}
-		if rel := math.Sqrt(num / den); rel > 1e-5 {
+		if rel := math.Sqrt(num / den); !(rel <= 1e-5) {
 			t.Errorf("gradient of %s: relative L2 error %.3g against central differences", name, rel)
 		}
+	}
+
+	// The same forward alone (an embedding graph): the P·V product writes
+	// the output in [d, H, S, B] order itself, and the loss is unchanged.
+	fctx, _ := NewContext(32, 64, false)
+	defer fctx.Close()
+	fk, fq := fctx.NewTensor(TypeF32, a.d*a.h, a.s*a.b), fctx.NewTensor(TypeF32, a.d, a.s, a.h, a.b)
+	fv, fc := fctx.NewTensor(TypeF32, a.s, a.d, a.h, a.b), fctx.NewTensor(TypeF32, a.d, a.h, a.s, a.b)
+	fbuf, err := be.AllocTensors(fctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fbuf.Close()
+	fscores := fctx.MulMat(fctx.Permute(fctx.Reshape(fk, a.d, a.h, a.s, a.b), [4]int{0, 2, 1, 3}), fq)
+	floss := fctx.Sum(fctx.Mul(fctx.Cont(fctx.Permute(fctx.MulMat(fv, fscores), [4]int{0, 2, 1, 3})), fc)).SetOutput()
+	fg, err := fctx.NewGraph(64, false)
+	if err == nil {
+		err = fg.Expand(floss)
+	}
+	if err == nil {
+		err = fg.UseNativeKernels()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range fg.NumNodes() {
+		if node := fg.Node(i); node.IsCopy() {
+			t.Errorf("forward graph node %d: %s copies %v", i, node.OpDesc(), node)
+		}
+	}
+	alloc := be.NewAllocator()
+	defer alloc.Close()
+	if err := alloc.Alloc(fg); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []feed{{fk, k}, {fq, q}, {fv, v}, {fc, c}} {
+		if err := f.t.SetF32(f.v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := be.Compute(fg); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := float64(floss.F32()[0]), ref(); math.Abs(got-want) > 1e-5*math.Sqrt(float64(n*a.s*a.d)) {
+		t.Fatalf("forward graph's loss %g, want %g", got, want)
 	}
 }
 

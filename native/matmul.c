@@ -81,38 +81,39 @@ static inline __attribute__((always_inline)) void tile(const int mv, const int n
 // columns computes rows [0, rows) of the block of mv vectors at pa and c,
 // nr rows at a time, then one by one.
 static inline __attribute__((always_inline)) void columns(const int mv, const int nr, int64_t rows, int64_t K,
-        int64_t M, int64_t Mp, const float * pa, const float * pb, float * c, int64_t mleft) {
+        int64_t Mp, const float * pa, const float * pb, float * c, int64_t ldc, int64_t mleft) {
     int64_t n = 0;
     for (; n + nr <= rows; n += nr) {
-        tile(mv, nr, K, pa, Mp, pb + n * K, c + n * M, M, mleft);
+        tile(mv, nr, K, pa, Mp, pb + n * K, c + n * ldc, ldc, mleft);
     }
     for (; n < rows; n++) {
-        tile(mv, 1, K, pa, Mp, pb + n * K, c + n * M, M, mleft);
+        tile(mv, 1, K, pa, Mp, pb + n * K, c + n * ldc, ldc, mleft);
     }
 }
 
-// block computes rows [0, rows) of dst over all M columns: the wide
-// blocks a row group at a time (its rows of pb are read once for all of
-// them), then what is left of the columns a block at a time.
-static void block(int64_t rows, int64_t K, int64_t M, int64_t Mp, const float * pa, const float * pb, float * c) {
+// block computes rows [0, rows) of dst over all M columns, rows ldc
+// floats apart in c: the wide blocks a row group at a time (its rows of pb
+// are read once for all of them), then what is left of the columns a
+// block at a time.
+static void block(int64_t rows, int64_t K, int64_t M, int64_t Mp, const float * pa, const float * pb, float * c, int64_t ldc) {
     const int64_t nv = Mp / VL, wide = nv / WIDE_MV * WIDE_MV;
     int64_t n = 0;
     for (; n + WIDE_NR <= rows; n += WIDE_NR) {
         for (int64_t v = 0; v < wide; v += WIDE_MV) {
-            tile(WIDE_MV, WIDE_NR, K, pa + v * VL, Mp, pb + n * K, c + n * M + v * VL, M, M - v * VL);
+            tile(WIDE_MV, WIDE_NR, K, pa + v * VL, Mp, pb + n * K, c + n * ldc + v * VL, ldc, M - v * VL);
         }
     }
     for (; n < rows; n++) {
         for (int64_t v = 0; v < wide; v += WIDE_MV) {
-            tile(WIDE_MV, 1, K, pa + v * VL, Mp, pb + n * K, c + n * M + v * VL, M, M - v * VL);
+            tile(WIDE_MV, 1, K, pa + v * VL, Mp, pb + n * K, c + n * ldc + v * VL, ldc, M - v * VL);
         }
     }
     int64_t v = wide;
     for (; v + 2 <= nv; v += 2) {
-        columns(2, NARROW_NR, rows, K, M, Mp, pa + v * VL, pb, c + v * VL, M - v * VL);
+        columns(2, NARROW_NR, rows, K, Mp, pa + v * VL, pb, c + v * VL, ldc, M - v * VL);
     }
     for (; v < nv; v++) {
-        columns(1, NARROW_NR, rows, K, M, Mp, pa + v * VL, pb, c + v * VL, M - v * VL);
+        columns(1, NARROW_NR, rows, K, Mp, pa + v * VL, pb, c + v * VL, ldc, M - v * VL);
     }
 }
 
@@ -123,10 +124,15 @@ bool ragtune_products_fit(int64_t m, int64_t k) {
 }
 
 // product runs the units of work of thread ith: slice i23 of the batch,
-// output rows [n0, n0+NCHUNK). slice(i2, i3) gives a slice's operands.
-static void product(struct ggml_tensor * dst, int ith, int nth, int64_t K,
-        struct operands (*slice)(const struct ggml_tensor *, int64_t, int64_t)) {
-    const int64_t M = dst->ne[0], N = dst->ne[1], n2 = dst->ne[2], n3 = dst->ne[3];
+// output rows [n0, n0+NCHUNK). slice(dst, n2, n3, i2, i3) gives a slice's
+// operands. With swapped, dst holds the product with its dimensions 1 and
+// 2 swapped (ne [M, n2, N, n3]).
+static void product(struct ggml_tensor * dst, int ith, int nth, int64_t K, bool swapped,
+        struct operands (*slice)(const struct ggml_tensor *, int64_t, int64_t, int64_t, int64_t)) {
+    const int64_t M = dst->ne[0], N = dst->ne[swapped ? 2 : 1], n2 = dst->ne[swapped ? 1 : 2], n3 = dst->ne[3];
+    // where output row n of slice (i2, i3) goes: c(i2, i3) + n·ldc floats
+    const size_t row_nb = dst->nb[swapped ? 2 : 1], i2_nb = dst->nb[swapped ? 1 : 2];
+    const int64_t ldc = (int64_t) (row_nb / sizeof(float));
     GGML_ASSERT(dst->type == GGML_TYPE_F32 && ggml_is_contiguous(dst) && ragtune_products_fit(M, K));
     const int64_t Mp = round_up(M, VL), chunks = (N + NCHUNK - 1) / NCHUNK;
     int64_t u0, u1;
@@ -142,7 +148,8 @@ static void product(struct ggml_tensor * dst, int ith, int nth, int64_t K,
     for (int64_t u = u0; u < u1; u++) {
         const int64_t i23 = u / chunks, n0 = (u % chunks) * NCHUNK;
         const int64_t nn = N - n0 < NCHUNK ? N - n0 : NCHUNK;
-        const struct operands o = slice(dst, i23 % n2, i23 / n2);
+        const int64_t i2 = i23 % n2, i3 = i23 / n2;
+        const struct operands o = slice(dst, n2, n3, i2, i3);
         if (packed != i23) {
             // pa[k][m] = A(k, m), the columns past M zero
             for (int64_t k = 0; k < K; k++) {
@@ -169,16 +176,17 @@ static void product(struct ggml_tensor * dst, int ith, int nth, int64_t K,
                 }
             }
         }
-        block(nn, K, M, Mp, pa, pb, (float *) dst->data + (i23 * N + n0) * M);
+        float * c = (float *) ((char *) dst->data + i2 * i2_nb + i3 * dst->nb[3] + n0 * row_nb);
+        block(nn, K, M, Mp, pa, pb, c, ldc);
     }
     free(pa);
 }
 
-// first is the slice of the first operand that output slice (i2, i3)
-// reads: ggml broadcasts it over the batch dimensions.
-static const char * first(const struct ggml_tensor * dst, int64_t i2, int64_t i3) {
+// first is the slice of the first operand that output slice (i2, i3) of
+// n2 × n3 reads: ggml broadcasts it over the batch dimensions.
+static const char * first(const struct ggml_tensor * dst, int64_t n2, int64_t n3, int64_t i2, int64_t i3) {
     const struct ggml_tensor * a = dst->src[0];
-    return (const char *) a->data + i2 / (dst->ne[2] / a->ne[2]) * a->nb[2] + i3 / (dst->ne[3] / a->ne[3]) * a->nb[3];
+    return (const char *) a->data + i2 / (n2 / a->ne[2]) * a->nb[2] + i3 / (n3 / a->ne[3]) * a->nb[3];
 }
 
 static const char * second(const struct ggml_tensor * dst, int64_t i2, int64_t i3) {
@@ -187,23 +195,21 @@ static const char * second(const struct ggml_tensor * dst, int64_t i2, int64_t i
 }
 
 // mul_mat: A(k, m) = src0[m][k], B(n, k) = src1[n][k].
-static struct operands mul_mat_slice(const struct ggml_tensor * dst, int64_t i2, int64_t i3) {
+static struct operands mul_mat_slice(const struct ggml_tensor * dst, int64_t n2, int64_t n3, int64_t i2, int64_t i3) {
     const struct ggml_tensor * a = dst->src[0], * b = dst->src[1];
-    return (struct operands) {first(dst, i2, i3), a->nb[0], a->nb[1], second(dst, i2, i3), b->nb[1], b->nb[0]};
+    return (struct operands) {first(dst, n2, n3, i2, i3), a->nb[0], a->nb[1], second(dst, i2, i3), b->nb[1], b->nb[0]};
 }
 
 // out_prod: A(k, m) = src0[k][m], B(n, k) = src1[k][n].
-static struct operands out_prod_slice(const struct ggml_tensor * dst, int64_t i2, int64_t i3) {
+static struct operands out_prod_slice(const struct ggml_tensor * dst, int64_t n2, int64_t n3, int64_t i2, int64_t i3) {
     const struct ggml_tensor * a = dst->src[0], * b = dst->src[1];
-    return (struct operands) {first(dst, i2, i3), a->nb[1], a->nb[0], second(dst, i2, i3), b->nb[0], b->nb[1]};
+    return (struct operands) {first(dst, n2, n3, i2, i3), a->nb[1], a->nb[0], second(dst, i2, i3), b->nb[0], b->nb[1]};
 }
 
 void ragtune_mul_mat_f32(struct ggml_tensor * dst, int ith, int nth, void * userdata) {
-    (void) userdata;
-    product(dst, ith, nth, dst->src[0]->ne[0], mul_mat_slice);
+    product(dst, ith, nth, dst->src[0]->ne[0], userdata != NULL, mul_mat_slice);
 }
 
 void ragtune_out_prod_f32(struct ggml_tensor * dst, int ith, int nth, void * userdata) {
-    (void) userdata;
-    product(dst, ith, nth, dst->src[0]->ne[1], out_prod_slice);
+    product(dst, ith, nth, dst->src[0]->ne[1], userdata != NULL, out_prod_slice);
 }

@@ -9,7 +9,10 @@
 // vectors of the other's rows instead, so no output needs a horizontal sum.
 // Both are ggml_custom_op_t over f32 operands with any strides; the result
 // is contiguous; the first operand may be broadcast over the batch
-// dimensions 2 and 3 as ggml allows.
+// dimensions 2 and 3 as ggml allows. A non-NULL userdata writes the result
+// with its dimensions 1 and 2 swapped (dst ne [M, n2, N, n3]): the product
+// followed by ggml_cont(ggml_permute(·, 0, 2, 1, 3)), as attention's
+// output and its q, k, v gradients go back to [head, heads, tokens, texts].
 
 // ragtune_mul_mat_f32: dst = ggml_mul_mat(src[0], src[1]):
 // src[0] ne [K, M, a2, a3], src[1] ne [K, N, n2, n3], dst ne [M, N, n2, n3],

@@ -141,9 +141,11 @@ func (s *Stepper) segment(k segmentKey) (*segment, error) {
 		}
 		g.bwdFLOPs = g.bwd.FLOPs()
 	}
-	if s.be.IsCPU() {
+	if s.be.IsCPU() && g.bwd == nil {
 		// A segment without a backward graph shares no nodes with one
 		// (BuildBackward gave those theirs): its forward needs its own.
+		// Those with one must not: the forward graph would rewrite nodes
+		// the backward graph lists too.
 		if err := g.fwd.UseNativeKernels(); err != nil {
 			ctx.Close()
 			return nil, err
