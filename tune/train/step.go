@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
-	"time"
 
 	"github.com/ragtune/ragtune/bindings"
 	"github.com/ragtune/ragtune/tune/model"
@@ -407,17 +406,8 @@ func (s *Stepper) Accumulate(b Batch, weight float32) (float64, error) {
 	}
 	s.LastFLOPs = g.bwdFLOPs
 	loss := float64(g.loss.F32()[0])
-	if math.IsNaN(loss) || math.IsInf(loss, 0) || s.dev != nil {
-		return loss, nil
+	if !math.IsNaN(loss) && !math.IsInf(loss, 0) {
+		s.addGrads(s.allParams(), g.grads, weight)
 	}
-	t0 := time.Now()
-	for i, p := range s.params {
-		p.ensureGrad()
-		gv := g.grads[i].F32()
-		for j, x := range gv {
-			p.Grad[j] += weight * x
-		}
-	}
-	s.Profile.since(phaseOptimizer, "gradient download", t0)
 	return loss, nil
 }
