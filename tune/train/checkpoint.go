@@ -55,8 +55,7 @@ func (r *run) checkpoint(st state) error {
 	name := fmt.Sprintf("params-%d.bin", st.Step)
 	err := safefile.Write(filepath.Join(dir, name), func(w io.Writer) error {
 		for _, p := range r.params {
-			p.ensureMoments() // zeros before the first step
-			for _, v := range [][]float32{p.Data, p.M, p.V} {
+			for _, v := range p.checkpointed() {
 				if err := binary.Write(w, binary.LittleEndian, v); err != nil {
 					return err
 				}
@@ -117,8 +116,7 @@ func (r *run) resume() (state, error) {
 	defer f.Close()
 	br := bufio.NewReader(f)
 	for _, p := range r.params {
-		p.ensureMoments()
-		for _, v := range [][]float32{p.Data, p.M, p.V} {
+		for _, v := range p.checkpointed() {
 			if err := binary.Read(br, binary.LittleEndian, v); err != nil {
 				return state{}, fmt.Errorf("%s: parameter %s: %w", st.Params, p.Name, err)
 			}

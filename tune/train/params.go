@@ -51,6 +51,13 @@ func (p *Param) ensureMoments() {
 	}
 }
 
+// checkpointed is what a checkpoint holds of p, in its order: the values
+// and the AdamW moments (zeros before the first step).
+func (p *Param) checkpointed() [][]float32 {
+	p.ensureMoments()
+	return [][]float32{p.Data, p.M, p.V}
+}
+
 // upload copies the host values into backend memory.
 func (p *Param) upload() error { return p.T.SetF32(p.Data) }
 
