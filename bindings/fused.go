@@ -163,12 +163,7 @@ func (g *Graph) UseNativeKernels() error {
 // nodes (the training step's loss, a recomputed segment) lists p too.
 func (g *Graph) swapProductOutputs() error {
 	n := int(C.ggml_graph_n_nodes(g.g))
-	readers := map[*C.struct_ggml_tensor]int{}
-	for i := 0; i < n; i++ {
-		for _, src := range C.ggml_graph_node(g.g, C.int(i)).src {
-			readers[src]++
-		}
-	}
+	readers := g.readCounts(nil)
 	var conts []*C.struct_ggml_tensor
 	for i := 0; i < n; i++ {
 		c := C.ggml_graph_node(g.g, C.int(i))

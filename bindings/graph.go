@@ -262,18 +262,14 @@ func (g *Graph) relist(added int, after map[*C.struct_ggml_tensor]*C.struct_ggml
 	if g.ctx.room() < C.ggml_graph_overhead_custom(C.size_t(size), false) {
 		return errors.New("ggml context too small to relist the backward graph: raise maxTensors")
 	}
-	read := map[*C.struct_ggml_tensor]bool{}
-	for i := 0; i < n && len(drop) > 0; i++ {
-		if node := C.ggml_graph_node(g.g, C.int(i)); !drop[node] {
-			for _, src := range node.src {
-				read[src] = true
-			}
-		}
+	var read map[*C.struct_ggml_tensor]int
+	if len(drop) > 0 {
+		read = g.readCounts(drop)
 	}
 	out := C.ggml_new_graph_custom(g.ctx.c, C.size_t(size), false)
 	for i := 0; i < n; i++ {
 		node := C.ggml_graph_node(g.g, C.int(i))
-		if drop[node] && !read[node] {
+		if drop[node] && read[node] == 0 {
 			continue
 		}
 		C.ggml_build_forward_expand(out, node)
@@ -286,6 +282,20 @@ func (g *Graph) relist(added int, after map[*C.struct_ggml_tensor]*C.struct_ggml
 	}
 	g.g = out
 	return nil
+}
+
+// readCounts is how many operands of the graph's nodes, those in skip
+// left out, are each tensor.
+func (g *Graph) readCounts(skip map[*C.struct_ggml_tensor]bool) map[*C.struct_ggml_tensor]int {
+	counts := map[*C.struct_ggml_tensor]int{}
+	for i := 0; i < int(C.ggml_graph_n_nodes(g.g)); i++ {
+		if node := C.ggml_graph_node(g.g, C.int(i)); !skip[node] {
+			for _, src := range node.src {
+				counts[src]++
+			}
+		}
+	}
+	return counts
 }
 
 // runs reports whether a device (not the CPU) runs node itself rather
