@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -89,21 +91,44 @@ func (b *Backend) Kind() string {
 	return strings.ToLower(C.GoString(C.ggml_backend_reg_name(reg)))
 }
 
-// TrainingSupported says whether ragtune trains on devices of kind, with
-// segmented graphs (recomputation or GradCache: one graph per model segment
-// or chunk) or with one graph per step. On ggml's Vulkan backend, checked
-// on Mesa's lavapipe only, one-graph training matches the CPU (a step's
-// gradients; LoRA and QLoRA runs' losses, run after run in one process),
-// but runs with segmented graphs abort inside lavapipe's queue thread
-// (heap corruption, caught while ggml-vulkan regrows its scratch buffers
-// mid-graph; not explained), so those are refused there
-// (docs/ARCHITECTURE.md).
-func TrainingSupported(kind string, segmented bool) error {
-	if kind == "vulkan" && segmented {
-		return errors.New("recomputation and grad-cache are refused on the Vulkan backend: on Mesa's lavapipe, the only Vulkan device " +
-			"checked, their per-segment graphs corrupted the driver's memory; train with --recompute off and no --grad-cache, or on cpu (or cuda)")
+// TrainingSupported says whether ragtune trains on this backend's device
+// with segmented graphs (recomputation or GradCache: one graph per model
+// segment or chunk); one graph per step runs everywhere. Mesa's lavapipe
+// before 25.0 corrupts its own heap running segmented graphs (a double
+// free in its queue thread, 6 of 12 runs on Mesa 22.3.6; none in 9 on
+// Mesa 25.0.7), so they are refused there (docs/ARCHITECTURE.md).
+func (b *Backend) TrainingSupported(segmented bool) error {
+	if !segmented || b.IsCPU() {
+		return nil
 	}
-	return nil
+	d := Device{C.ggml_backend_get_device(b.b)}
+	return segmentedTraining(d.Description(), d.Driver())
+}
+
+// driverMesaLLVMPipe is VK_DRIVER_ID_MESA_LLVMPIPE: lavapipe.
+const driverMesaLLVMPipe = 13
+
+var mesaVersion = regexp.MustCompile(`Mesa (\d+)\.`)
+
+// segmentedTraining is TrainingSupported's rule for a GPU, from its
+// description and driver: lavapipe older than Mesa 25, or of a version
+// that cannot be told, is refused.
+func segmentedTraining(description string, drv Driver) error {
+	lavapipe := drv.ID == driverMesaLLVMPipe || (drv.ID == 0 && strings.HasPrefix(description, "llvmpipe"))
+	if !lavapipe {
+		return nil
+	}
+	if m := mesaVersion.FindStringSubmatch(drv.Info); m != nil {
+		if major, _ := strconv.Atoi(m[1]); major >= 25 {
+			return nil
+		}
+	}
+	version := drv.Info
+	if version == "" {
+		version = "driver version unknown"
+	}
+	return fmt.Errorf("recomputation and grad-cache are refused on %s (%s): lavapipe before Mesa 25 corrupts its heap running their per-segment graphs; "+
+		"train with --recompute off and no --grad-cache, or upgrade Mesa (Debian 12: mesa-vulkan-drivers from bookworm-backports)", description, version)
 }
 
 // Close stops the backend.

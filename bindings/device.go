@@ -8,6 +8,7 @@ package bindings
 // #include "ggml-cpu.h"
 // void ragtune_log_sink(enum ggml_log_level level, const char *text, void *user_data);
 // static const char *ragtune_call_source_id(void *f) { return ((const char *(*)(void)) f)(); }
+// static int ragtune_call_vk_driver(void *f, const char *name, char *out, size_t n) { return ((int (*)(const char *, char *, size_t)) f)(name, out, n); }
 // static void ragtune_call_log_set(void *f) { ((void (*)(ggml_log_callback, void *)) f)(ragtune_log_sink, NULL); }
 import "C"
 
@@ -65,6 +66,39 @@ func (d Device) Memory() (free, total uint64) {
 	var f, t C.size_t
 	C.ggml_backend_dev_memory(d.d, &f, &t)
 	return uint64(f), uint64(t)
+}
+
+// Driver is what runs a GPU, as Vulkan reports it.
+type Driver struct {
+	ID   int    `json:"id"`   // VkDriverId, 0 where unknown
+	Name string `json:"name"` // "llvmpipe", "radv", "NVIDIA"
+	Info string `json:"info"` // the version: "Mesa 25.0.7 (LLVM 15.0.6)", "570.86"
+}
+
+// vkDriver is the loaded Vulkan library's ragtune_vk_driver (nil before it
+// loads, or for a library built without it).
+var vkDriver unsafe.Pointer
+
+// Driver is the device's driver: known for Vulkan devices, whose library
+// asks Vulkan; the zero Driver for the others.
+func (d Device) Driver() Driver {
+	if vkDriver == nil || d.Kind() != "vulkan" {
+		return Driver{}
+	}
+	name := C.CString(d.Description())
+	defer C.free(unsafe.Pointer(name))
+	const size = 1024
+	out := (*C.char)(C.calloc(size, 1))
+	defer C.free(unsafe.Pointer(out))
+	if C.ragtune_call_vk_driver(vkDriver, name, out, size) != 0 {
+		return Driver{}
+	}
+	fields := strings.SplitN(C.GoString(out), "\t", 3)
+	id, err := strconv.Atoi(fields[0])
+	if err != nil || len(fields) != 3 {
+		return Driver{}
+	}
+	return Driver{ID: id, Name: fields[1], Info: fields[2]}
 }
 
 // IsCPU says whether this is ggml's CPU device.
@@ -127,10 +161,14 @@ func loadKind(kind, file, want string) []BackendLibrary {
 			continue
 		}
 		lib := BackendLibrary{Kind: kind, Path: path}
-		if err := load(path, want); err != nil {
+		h, err := load(path, want)
+		if err != nil {
 			lib.Reason = err.Error()
 			out = append(out, lib)
 			continue
+		}
+		if kind == "vulkan" {
+			vkDriver = dlsym(h, "ragtune_vk_driver")
 		}
 		lib.Loaded = true
 		return append(out, lib)
@@ -191,13 +229,14 @@ func cacheDir() string {
 
 // load checks that the library at path was built from want's sources,
 // points its ggml log at ours (it carries its own ggml-base, whose log
-// would otherwise go to stderr), and registers it with ggml.
-func load(path, want string) error {
+// would otherwise go to stderr), and registers it with ggml; it returns
+// the library's handle.
+func load(path, want string) (unsafe.Pointer, error) {
 	// The handle stays open when the library is kept: ggml opens it again
 	// and, like ggml, ragtune never unloads a backend.
 	h, err := openChecked(path, want)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if f := dlsym(h, "ggml_log_set"); f != nil {
 		C.ragtune_call_log_set(f)
@@ -210,9 +249,9 @@ func load(path, want string) error {
 		if why == "" {
 			why = "ggml did not register it (no usable device, or a driver it cannot use)"
 		}
-		return errors.New(why)
+		return nil, errors.New(why)
 	}
-	return nil
+	return h, nil
 }
 
 // openChecked opens the library at path if it was built from want's sources.

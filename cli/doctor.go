@@ -31,6 +31,8 @@ type doctorDevice struct {
 	Kind        string `json:"kind"`
 	MemoryFree  uint64 `json:"memory_free"`
 	MemoryTotal uint64 `json:"memory_total"`
+	// Driver is known for Vulkan devices; training refuses some versions.
+	Driver *bindings.Driver `json:"driver,omitempty"`
 }
 
 type doctorReport struct {
@@ -56,7 +58,11 @@ func runDoctor(c *ucli.Context) error {
 	}
 	for _, d := range bindings.Devices() {
 		free, total := d.Memory()
-		rep.Devices = append(rep.Devices, doctorDevice{d.Spec(), d.Name(), d.Description(), d.Kind(), free, total})
+		dd := doctorDevice{Spec: d.Spec(), Name: d.Name(), Description: d.Description(), Kind: d.Kind(), MemoryFree: free, MemoryTotal: total}
+		if drv := d.Driver(); drv != (bindings.Driver{}) {
+			dd.Driver = &drv
+		}
+		rep.Devices = append(rep.Devices, dd)
 	}
 	for _, lib := range libs {
 		rep.SearchDirs[lib.Kind] = bindings.BackendDirs(lib.Kind)
@@ -78,7 +84,11 @@ func runDoctor(c *ucli.Context) error {
 	fmt.Fprintf(tw, "cpu\t%d cores (commands default to %d threads); built with %s\n", runtime.NumCPU(), rep.Threads, strings.Join(rep.CPUFeatures, " "))
 	fmt.Fprintf(tw, "devices\t\n")
 	for _, dd := range rep.Devices {
-		fmt.Fprintf(tw, "  %s\t%s, %s (%s free of %s)\n", dd.Spec, dd.Name, dd.Description, gib(dd.MemoryFree), gib(dd.MemoryTotal))
+		driver := ""
+		if dd.Driver != nil {
+			driver = fmt.Sprintf("; driver %s, %s", dd.Driver.Name, dd.Driver.Info)
+		}
+		fmt.Fprintf(tw, "  %s\t%s, %s (%s free of %s%s)\n", dd.Spec, dd.Name, dd.Description, gib(dd.MemoryFree), gib(dd.MemoryTotal), driver)
 	}
 	fmt.Fprintf(tw, "backend libraries\t\n")
 	for _, lib := range libs {

@@ -4,7 +4,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -166,9 +168,12 @@ func TestAutoPicksAGPU(t *testing.T) {
 	}
 }
 
-// The device's backend names its kind as --device does, and training with
-// segmented graphs is refused on Vulkan only (bindings.TrainingSupported),
-// which is what the trainer checks after opening its backend.
+// The device's backend names its kind as --device does; a Vulkan device
+// names its driver, read from Vulkan itself (lavapipe's version is the
+// installed Mesa package's); one-graph training runs everywhere, and
+// segmented training is refused only on lavapipe before Mesa 25
+// (Backend.TrainingSupported), which is what the trainer checks after
+// opening its backend.
 func TestBackendKindAndTrainingSupport(t *testing.T) {
 	d := devicetest.Device(t)
 	be, err := d.NewBackend(1)
@@ -179,19 +184,50 @@ func TestBackendKindAndTrainingSupport(t *testing.T) {
 	if be.Kind() != d.Kind() {
 		t.Fatalf("backend kind %q, device kind %q", be.Kind(), d.Kind())
 	}
-	if err := bindings.TrainingSupported(be.Kind(), false); err != nil {
+	if err := be.TrainingSupported(false); err != nil {
 		t.Fatalf("%s: one-graph training refused: %v", be.Kind(), err)
 	}
-	err = bindings.TrainingSupported(be.Kind(), true)
-	if (be.Kind() == "vulkan") != (err != nil) {
-		t.Fatalf("%s: segmented training %v", be.Kind(), err)
+	drv := d.Driver()
+	t.Logf("%s (%s): driver %+v", d.Name(), d.Description(), drv)
+	refused := be.TrainingSupported(true) != nil
+	if d.Kind() == "vulkan" {
+		if drv.ID == 0 || drv.Name == "" || drv.Info == "" {
+			t.Fatalf("Vulkan device %s: driver unknown (%+v)", d.Name(), drv)
+		}
+		if drv.Name == "llvmpipe" {
+			mesa := installedMesa(t)
+			if !strings.HasPrefix(drv.Info, "Mesa "+mesa) {
+				t.Fatalf("lavapipe reports %q, the installed mesa-vulkan-drivers is %s", drv.Info, mesa)
+			}
+			major, _ := strconv.Atoi(strings.Split(mesa, ".")[0])
+			if old := major < 25; refused != old {
+				t.Fatalf("Mesa %s's lavapipe: segmented training refused %v", mesa, refused)
+			}
+		}
+	}
+	if d.Kind() == "cuda" && refused {
+		t.Fatalf("CUDA: segmented training refused")
 	}
 	cpu, err := bindings.NewCPUBackend(1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cpu.Close()
-	if cpu.Kind() != "cpu" || bindings.TrainingSupported(cpu.Kind(), true) != nil {
+	if cpu.Kind() != "cpu" || cpu.TrainingSupported(true) != nil || (bindings.Devices()[0].Driver() != bindings.Driver{}) {
 		t.Fatalf("CPU backend: kind %q", cpu.Kind())
 	}
+}
+
+// installedMesa is the upstream version of Debian's mesa-vulkan-drivers
+// ("25.0.7"); the test skips where dpkg cannot say.
+func installedMesa(t *testing.T) string {
+	out, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", "mesa-vulkan-drivers").Output()
+	if err != nil {
+		t.Skipf("lavapipe's Mesa version: dpkg-query: %v", err)
+	}
+	v, _, _ := strings.Cut(strings.TrimSpace(string(out)), "-")
+	if _, after, ok := strings.Cut(v, ":"); ok { // epoch
+		v = after
+	}
+	return v
 }

@@ -335,13 +335,13 @@ func newRun(modelPath string, d *dataset.Dataset, outDir string, cfg Config) (*r
 	if r.be, err = bindings.OpenBackend(cfg.Device, cfg.Threads); err != nil {
 		return nil, err
 	}
-	if r.be.Kind() == "vulkan" && cfg.Recompute == "auto" {
-		// QLoRA's default recomputation is refused there (see
-		// bindings.TrainingSupported): the base stays quantized without it.
+	if cfg.Recompute == "auto" && r.be.TrainingSupported(true) != nil {
+		// QLoRA's default recomputation is refused on this device: the
+		// base stays quantized without it.
 		cfg.Recompute, r.cfg.Recompute = "off", "off"
 	}
 	recompute, _ := cfg.recompute()
-	if err := bindings.TrainingSupported(r.be.Kind(), recompute || cfg.GradCache > 0); err != nil {
+	if err := r.be.TrainingSupported(recompute || cfg.GradCache > 0); err != nil {
 		r.close()
 		return nil, err
 	}
