@@ -14,8 +14,8 @@ import (
 // ggml's backend scheduler: every node goes to the device unless the
 // device lacks its operation, in which case it runs on the CPU backend,
 // and the scheduler copies tensors across at the boundaries. Inputs
-// (tensors marked SetInput and placed by the allocator) live on the CPU
-// side and are copied to the device when the graph runs.
+// (tensors marked SetInput and placed by the allocator) live on the device
+// too (pinInputs).
 //
 // Several graphs may share one allocator and its compute buffers; allocate
 // a graph again before computing it after another one was allocated.
@@ -55,6 +55,9 @@ func (a *Allocator) Alloc(g *Graph) error {
 		a.capacity = need
 	}
 	C.ggml_backend_sched_reset(a.sched)
+	if !a.be.IsCPU() {
+		a.pinInputs(g)
+	}
 	a.current = nil
 	a.built = nodeSrcs(g.g, a.built)
 	if !bool(C.ggml_backend_sched_alloc_graph(a.sched, g.g)) {
@@ -71,6 +74,21 @@ func (a *Allocator) Alloc(g *Graph) error {
 		a.be.noteFallbacks(a.fallbacks(g))
 	}
 	return nil
+}
+
+// pinInputs places g's inputs on the device. The scheduler would put them
+// on the CPU, its last backend, and with them the nodes that read them
+// before any weight does: in a recomputed segment's graph, whose inputs are
+// hidden states and gradients rather than token ids, whole attention
+// products and their copies ran on the CPU.
+func (a *Allocator) pinInputs(g *Graph) {
+	for i := 0; i < int(C.ggml_graph_n_nodes(g.g)); i++ {
+		for _, s := range C.ggml_graph_node(g.g, C.int(i)).src {
+			if s != nil && s.flags&C.GGML_TENSOR_FLAG_INPUT != 0 && s.buffer == nil && s.view_src == nil {
+				C.ggml_backend_sched_set_tensor_backend(a.sched, s, a.be.b)
+			}
+		}
+	}
 }
 
 // fallbacks counts g's computing nodes that the scheduler put on the CPU, by op.

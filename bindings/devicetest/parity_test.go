@@ -231,3 +231,68 @@ func installedMesa(t *testing.T) string {
 	}
 	return v
 }
+
+// TestInputsRunOnDevice: a graph whose inputs meet no weight before a
+// product (a recomputed segment's: hidden states and gradients in) runs
+// on the device, inputs included, not on the CPU behind it.
+func TestInputsRunOnDevice(t *testing.T) {
+	dev := devicetest.Device(t)
+	be, err := dev.NewBackend(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	const k, m, n = 32, 8, 4
+	rng := rand.New(rand.NewPCG(3, 4))
+	a, b := make([]float32, k*m), make([]float32, k*n)
+	for i := range a {
+		a[i] = float32(rng.NormFloat64())
+	}
+	for i := range b {
+		b[i] = float32(rng.NormFloat64())
+	}
+	ctx, err := bindings.NewContext(16, 32, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctx.Close()
+	ta := ctx.NewTensor(bindings.TypeF32, k, m).SetInput()
+	tb := ctx.NewTensor(bindings.TypeF32, k, n).SetInput()
+	y := ctx.Cont(ctx.Permute(ctx.Scale(ctx.MulMat(ta, tb), 0.5), [4]int{1, 0, 2, 3}))
+	g, err := ctx.NewGraph(32, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Expand(y); err != nil {
+		t.Fatal(err)
+	}
+	alloc := be.NewAllocator()
+	defer alloc.Close()
+	if err := alloc.Alloc(g); err != nil {
+		t.Fatal(err)
+	}
+	if err := ta.SetF32(a); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.SetF32(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := be.Compute(g); err != nil {
+		t.Fatal(err)
+	}
+	if fb := be.Fallbacks(); len(fb) != 0 {
+		t.Errorf("ops on the CPU: %v", fb)
+	}
+	got := y.F32() // [m, n] permuted to [n, m]: got[j*n+i] = 0.5·a_j·b_i
+	for i := range n {
+		for j := range m {
+			want := 0.0
+			for l := range k {
+				want += float64(a[j*k+l]) * float64(b[i*k+l])
+			}
+			if d := math.Abs(float64(got[j*n+i]) - want/2); d > 1e-4*max(1, math.Abs(want)) {
+				t.Fatalf("y[%d,%d] = %g, want %g", i, j, got[j*n+i], want/2)
+			}
+		}
+	}
+}
