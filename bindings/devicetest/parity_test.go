@@ -1,6 +1,7 @@
 package devicetest_test
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -44,6 +45,14 @@ func smallGraph(t *testing.T, be *bindings.Backend, typ bindings.Type, w, x, c [
 		t.Fatal(err)
 	}
 	y := ctx.Add(ctx.SoftMaxExt(ctx.MulMat(tw, tx), bindings.Tensor{}, 0.125), tc)
+	return compute(t, be, ctx, y, func() error { return nil })
+}
+
+// compute builds y's graph in ctx, runs it on be through an allocator and
+// returns y (read before the allocator frees it); set uploads the inputs
+// once the allocator has placed them.
+func compute(t *testing.T, be *bindings.Backend, ctx *bindings.Context, y bindings.Tensor, set func() error) []float32 {
+	t.Helper()
 	g, err := ctx.NewGraph(32, false)
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +63,9 @@ func smallGraph(t *testing.T, be *bindings.Backend, typ bindings.Type, w, x, c [
 	alloc := be.NewAllocator()
 	defer alloc.Close()
 	if err := alloc.Alloc(g); err != nil {
+		t.Fatal(err)
+	}
+	if err := set(); err != nil {
 		t.Fatal(err)
 	}
 	if err := be.Compute(g); err != nil {
@@ -259,31 +271,11 @@ func TestInputsRunOnDevice(t *testing.T) {
 	ta := ctx.NewTensor(bindings.TypeF32, k, m).SetInput()
 	tb := ctx.NewTensor(bindings.TypeF32, k, n).SetInput()
 	y := ctx.Cont(ctx.Permute(ctx.Scale(ctx.MulMat(ta, tb), 0.5), [4]int{1, 0, 2, 3}))
-	g, err := ctx.NewGraph(32, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Expand(y); err != nil {
-		t.Fatal(err)
-	}
-	alloc := be.NewAllocator()
-	defer alloc.Close()
-	if err := alloc.Alloc(g); err != nil {
-		t.Fatal(err)
-	}
-	if err := ta.SetF32(a); err != nil {
-		t.Fatal(err)
-	}
-	if err := tb.SetF32(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := be.Compute(g); err != nil {
-		t.Fatal(err)
-	}
+	got := compute(t, be, ctx, y, func() error { return errors.Join(ta.SetF32(a), tb.SetF32(b)) })
 	if fb := be.Fallbacks(); len(fb) != 0 {
 		t.Errorf("ops on the CPU: %v", fb)
 	}
-	got := y.F32() // [m, n] permuted to [n, m]: got[j*n+i] = 0.5·a_j·b_i
+	// y is [m, n] permuted to [n, m]: got[j*n+i] = 0.5·a_j·b_i.
 	for i := range n {
 		for j := range m {
 			want := 0.0
