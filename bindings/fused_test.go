@@ -114,22 +114,32 @@ func softMaxLossRef(x, c, mask []float64, n, rows1, n2 int, scale float64) float
 	for r := 0; r < len(x)/n; r++ {
 		i1, i3 := r%rows1, r/(rows1*n2)
 		m := mask[(i3*rows1+i1)*n:]
-		max := math.Inf(-1)
 		row := make([]float64, n)
 		for i := range row {
 			row[i] = x[r*n+i]*scale + m[i]
-			max = math.Max(max, row[i])
 		}
-		var sum float64
+		softmax64(row)
 		for i := range row {
-			row[i] = math.Exp(row[i] - max)
-			sum += row[i]
-		}
-		for i := range row {
-			loss += c[r*n+i] * row[i] / sum
+			loss += c[r*n+i] * row[i]
 		}
 	}
 	return loss
+}
+
+// softmax64 turns a row of logits into probabilities, in place.
+func softmax64(row []float64) {
+	max := math.Inf(-1)
+	for _, v := range row {
+		max = math.Max(max, v)
+	}
+	var sum float64
+	for i := range row {
+		row[i] = math.Exp(row[i] - max)
+		sum += row[i]
+	}
+	for i := range row {
+		row[i] /= sum
+	}
 }
 
 // TestNativeSoftMax runs attention's scaled, masked softmax through

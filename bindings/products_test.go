@@ -335,24 +335,18 @@ func TestRecomputedProbabilities(t *testing.T) {
 			for h := range H {
 				at := func(pos int) int { return ((b*H+h)*S + pos) * d }
 				for i := range S {
-					max := math.Inf(-1)
 					for j := range S {
 						var dot float64
 						for e := range d {
 							dot += kk[at(j)+e] * qq[at(i)+e]
 						}
 						p[j] = dot*scale + float64(mask[(b*S+i)*S+j])
-						max = math.Max(max, p[j])
 					}
-					var z float64
-					for j := range S {
-						p[j] = math.Exp(p[j] - max)
-						z += p[j]
-					}
+					softmax64(p)
 					for e := range d {
 						var out float64
 						for j := range S {
-							out += vv[((b*H+h)*d+e)*S+j] * p[j] / z
+							out += vv[((b*H+h)*d+e)*S+j] * p[j]
 						}
 						sum += cc[at(i)+e] * out
 					}
