@@ -335,15 +335,16 @@ func newRun(modelPath string, d *dataset.Dataset, outDir string, cfg Config) (*r
 	if r.be, err = bindings.OpenBackend(cfg.Device, cfg.Threads); err != nil {
 		return nil, err
 	}
-	if cfg.Recompute == "auto" && r.be.TrainingSupported(true) != nil {
+	segmented := r.be.TrainingSupported(true) // asks the device's driver once
+	if cfg.Recompute == "auto" && segmented != nil {
 		// QLoRA's default recomputation is refused on this device: the
 		// base stays quantized without it.
 		cfg.Recompute, r.cfg.Recompute = "off", "off"
 	}
 	recompute, _ := cfg.recompute()
-	if err := r.be.TrainingSupported(recompute || cfg.GradCache > 0); err != nil {
+	if (recompute || cfg.GradCache > 0) && segmented != nil {
 		r.close()
-		return nil, err
+		return nil, segmented
 	}
 	opts := model.LoadOptions{WidenF16: true}
 	switch cfg.Method {
