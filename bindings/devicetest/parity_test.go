@@ -255,14 +255,8 @@ func TestInputsRunOnDevice(t *testing.T) {
 	}
 	defer be.Close()
 	const k, m, n = 32, 8, 4
-	rng := rand.New(rand.NewPCG(3, 4))
-	a, b := make([]float32, k*m), make([]float32, k*n)
-	for i := range a {
-		a[i] = float32(rng.NormFloat64())
-	}
-	for i := range b {
-		b[i] = float32(rng.NormFloat64())
-	}
+	r := rand.New(rand.NewPCG(3, 4))
+	a, b := rnd(r, k*m), rnd(r, k*n)
 	ctx, err := bindings.NewContext(16, 32, false)
 	if err != nil {
 		t.Fatal(err)
