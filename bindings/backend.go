@@ -86,10 +86,10 @@ func (b *Backend) Name() string { return C.GoString(C.ggml_backend_name(b.b)) }
 func (b *Backend) IsCPU() bool { return b.b == b.cpu }
 
 // Kind is the device's kind, as in --device: "cpu", "vulkan", "cuda".
-func (b *Backend) Kind() string {
-	reg := C.ggml_backend_dev_backend_reg(C.ggml_backend_get_device(b.b))
-	return strings.ToLower(C.GoString(C.ggml_backend_reg_name(reg)))
-}
+func (b *Backend) Kind() string { return b.device().Kind() }
+
+// device is the ggml device the backend runs on.
+func (b *Backend) device() Device { return Device{C.ggml_backend_get_device(b.b)} }
 
 // TrainingSupported says whether ragtune trains on this backend's device
 // with segmented graphs (recomputation or GradCache: one graph per model
@@ -101,7 +101,7 @@ func (b *Backend) TrainingSupported(segmented bool) error {
 	if !segmented || b.IsCPU() {
 		return nil
 	}
-	d := Device{C.ggml_backend_get_device(b.b)}
+	d := b.device()
 	return segmentedTraining(d.Description(), d.Driver())
 }
 
