@@ -31,6 +31,11 @@ type Backend struct {
 	// pool keeps the CPU backend's threads between computes.
 	pool *C.struct_ggml_threadpool
 
+	weightGradType struct {
+		once sync.Once
+		t    Type
+	}
+
 	mu        sync.Mutex
 	live      int64          // device bytes held now
 	peak      int64          // most device bytes held at once
@@ -103,6 +108,41 @@ func (b *Backend) TrainingSupported(segmented bool) error {
 	}
 	d := b.device()
 	return segmentedTraining(d.Description(), d.Driver())
+}
+
+// WeightGradType is the type of the transposed copy of a frozen weight
+// (f16, bf16 or quantized) that the product for its input's gradient
+// reads (Graph.BuildBackward): bf16 on a device that converts f32 to bf16
+// while transposing and multiplies bf16 by f32 itself, else f32. bf16
+// keeps f32's exponent range, so gradients far below f16's smallest
+// normal keep their value with no loss scaling, and on CUDA (Ampere and
+// later) the product runs on tensor cores accumulating in f32 (cuBLAS
+// GemmEx) where an f32 one runs cublasSgemm. The CPU's is f32: ragtune's
+// own kernels multiply f32.
+func (b *Backend) WeightGradType() Type {
+	b.weightGradType.once.Do(func() {
+		b.weightGradType.t = TypeF32
+		if !b.IsCPU() && b.runsBF16Products() {
+			b.weightGradType.t = TypeBF16
+		}
+	})
+	return b.weightGradType.t
+}
+
+// runsBF16Products asks the device whether it runs, itself, the two ops
+// of a bf16 backward product: the transposing f32-to-bf16 copy of a weight
+// and its product with an f32 gradient.
+func (b *Backend) runsBF16Products() bool {
+	ctx := C.ggml_init(C.struct_ggml_init_params{mem_size: 8 * C.ggml_tensor_overhead(), no_alloc: true})
+	if ctx == nil {
+		return false
+	}
+	defer C.ggml_free(ctx)
+	w := C.ggml_new_tensor_2d(ctx, C.GGML_TYPE_F32, 64, 32)
+	wt := C.ggml_cast(ctx, C.ggml_transpose(ctx, w), C.GGML_TYPE_BF16)
+	dy := C.ggml_new_tensor_2d(ctx, C.GGML_TYPE_F32, 32, 16)
+	dx := C.ggml_mul_mat(ctx, wt, dy)
+	return b.runs(wt) && b.runs(dx)
 }
 
 // driverMesaLLVMPipe is VK_DRIVER_ID_MESA_LLVMPIPE: lavapipe.

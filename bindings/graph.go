@@ -312,27 +312,31 @@ func (b *Backend) runs(node *C.struct_ggml_tensor) bool {
 // devices keep the OUT_PROD nodes they run (CUDA's, on f32: cuBLAS reads
 // transposed operands as they are) and get the rest rewritten with ggml's
 // own copies, which every backend has (Vulkan has no OUT_PROD at all;
-// CUDA's takes no quantized weight). The node keeps its identity, so
-// gradients and their consumers are unchanged; the copies are placed just
-// before it.
+// CUDA's takes no f16, bf16 or quantized weight). The node keeps its
+// identity, so gradients and their consumers are unchanged; the copies are
+// placed just before it.
 func (g *Graph) outProdsAsMulMat(on *Backend) error {
+	const (
+		nodesPerRewrite   = 6  // at most: cast, transpose, conversion for each operand
+		tensorsPerRewrite = 10 // and a direct conversion tried first for each
+	)
 	n := int(C.ggml_graph_n_nodes(g.g))
 	rewrite := func(node *C.struct_ggml_tensor) bool {
 		return node.op == C.GGML_OP_OUT_PROD && !on.runs(node)
 	}
-	extra := 0
+	rewrites := 0
 	for i := 0; i < n; i++ {
 		if rewrite(C.ggml_graph_node(g.g, C.int(i))) {
-			extra += 6 // at most: cast, transpose, cont for each operand
+			rewrites++
 		}
 	}
-	if extra == 0 {
+	if rewrites == 0 {
 		return nil
 	}
-	if size := int(C.ggml_graph_size(g.g)); n+extra > size {
-		return fmt.Errorf("graph of %d nodes is too small to rewrite %d backward products", size, extra/6)
+	if size := int(C.ggml_graph_size(g.g)); n+rewrites*nodesPerRewrite > size {
+		return fmt.Errorf("graph of %d nodes is too small to rewrite %d backward products", size, rewrites)
 	}
-	if g.ctx.room() < C.size_t(extra)*C.ggml_tensor_overhead() {
+	if g.ctx.room() < C.size_t(rewrites*tensorsPerRewrite)*C.ggml_tensor_overhead() {
 		return errors.New("ggml context too small to rewrite the backward products: raise maxTensors")
 	}
 	bypassed := map[*C.struct_ggml_tensor]bool{} // transposed views whose source a product now reads
@@ -345,29 +349,43 @@ func (g *Graph) outProdsAsMulMat(on *Backend) error {
 					bypassed[x] = true
 				}
 			}
-			a, b := g.ctx.transposedF32(node.src[0], on.IsCPU()), g.ctx.transposedF32(node.src[1], on.IsCPU())
+			a, b := g.ctx.transposedOperand(node.src[0], on), g.ctx.transposedOperand(node.src[1], on)
 			node.op = C.GGML_OP_MUL_MAT
 			node.src[0], node.src[1] = a, b
 		}
 	}
-	return g.relist(extra, nil, bypassed)
+	return g.relist(rewrites*nodesPerRewrite, nil, bypassed)
 }
 
-// transposedF32 is a contiguous f32 tensor holding xᵀ (dimensions 0 and 1
-// swapped): x's own source when x is a transposed view of a contiguous f32
-// tensor, else a copy: by ragtune's transpose kernel when native (it runs
-// on the CPU only), else by ggml's cast and strided copy.
-func (ctx *Context) transposedF32(x *C.struct_ggml_tensor, native bool) *C.struct_ggml_tensor {
+// transposedOperand is a contiguous tensor holding xᵀ (dimensions 0 and 1
+// swapped) for a rewritten backward product: x's own source when x is a
+// transposed view of a contiguous f32 tensor; on the CPU, an f32 copy by
+// ragtune's transpose kernel; else a copy by ggml's ops. An f32 operand
+// (activations, gradients) stays f32; a frozen weight (f16, bf16 or
+// quantized) is copied as on.WeightGradType(), converted while
+// transposing where the device does that itself, else from an f32 cast
+// (a quantized weight always: its blocks do not transpose).
+func (ctx *Context) transposedOperand(x *C.struct_ggml_tensor, on *Backend) *C.struct_ggml_tensor {
 	if x.op == C.GGML_OP_TRANSPOSE && x.src[0]._type == C.GGML_TYPE_F32 && bool(C.ggml_is_contiguous(x.src[0])) {
 		return x.src[0]
 	}
-	if native && rowsContiguous(x) {
+	if on.IsCPU() && rowsContiguous(x) {
 		return ctx.TransposeF32(Tensor{x}).t
 	}
-	if x._type != C.GGML_TYPE_F32 {
-		x = C.ggml_cast(ctx.c, x, C.GGML_TYPE_F32)
+	to := C.enum_ggml_type(on.WeightGradType())
+	if x._type == C.GGML_TYPE_F32 || x._type == to {
+		return C.ggml_cont(ctx.c, C.ggml_transpose(ctx.c, x))
 	}
-	return C.ggml_cont(ctx.c, C.ggml_transpose(ctx.c, x))
+	if !bool(C.ggml_is_quantized(x._type)) {
+		if direct := C.ggml_cast(ctx.c, C.ggml_transpose(ctx.c, x), to); on.runs(direct) {
+			return direct
+		}
+	}
+	x = C.ggml_cast(ctx.c, x, C.GGML_TYPE_F32)
+	if to == C.GGML_TYPE_F32 {
+		return C.ggml_cont(ctx.c, C.ggml_transpose(ctx.c, x))
+	}
+	return C.ggml_cast(ctx.c, C.ggml_transpose(ctx.c, x), to)
 }
 
 // Grad is the gradient node of t, or a nil Tensor when t gets none.

@@ -184,8 +184,8 @@ func runTrain(c *ucli.Context) error {
 	if res.Energy != nil {
 		fmt.Fprintf(w, "energy %s -> emissions.csv\n", formatEnergy(res.Energy))
 	}
-	fmt.Fprintf(w, "peak RSS %.0f MiB, weights %.1f MiB, compute buffer %.0f MiB (%s), %.3g training FLOPs -> %s\n",
-		float64(res.PeakRSSBytes)/(1<<20), float64(res.WeightBytes)/(1<<20), float64(res.ComputeBytes)/(1<<20), res.StepMode, res.TrainFLOPs, res.Output)
+	fmt.Fprintf(w, "peak RSS %.0f MiB, weights %.1f MiB (%s), compute buffer %.0f MiB (%s), %.3g training FLOPs -> %s\n",
+		float64(res.PeakRSSBytes)/(1<<20), float64(res.WeightBytes)/(1<<20), res.Precision, float64(res.ComputeBytes)/(1<<20), res.StepMode, res.TrainFLOPs, res.Output)
 	fmt.Fprintln(w, res.Usage.Summary())
 	if res.Profile != nil {
 		fmt.Fprintln(w)

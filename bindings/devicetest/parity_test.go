@@ -282,3 +282,110 @@ func TestInputsRunOnDevice(t *testing.T) {
 		}
 	}
 }
+
+// TestFrozenWeightGradientsOnDevice differentiates Σ c ⊙ (W·x) through a
+// frozen W of each type on the device. x's gradient Wᵀc is a backward
+// product that reads a transposed copy of W in be.WeightGradType() (bf16
+// where the device multiplies bf16), and it must run on the device, copy
+// included, and match float64 over W's stored values. Tolerance
+// (relative L2): 1e-2 with a bf16 copy, whose 8 significant bits round
+// each weight and gradient element by up to 2^-9 (measured on lavapipe:
+// f16 1.8e-3, q8_0 1.6e-3, bf16 8e-8: a bf16 weight's copy is exact, and
+// lavapipe multiplies the f32 gradient as it is); 1e-4 with an f32 copy.
+func TestFrozenWeightGradientsOnDevice(t *testing.T) {
+	dev := devicetest.Device(t)
+	be, err := dev.NewBackend(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	t.Logf("%s: frozen weights' backward copies in %s", dev.Name(), be.WeightGradType())
+	const k, m, n = 64, 48, 8
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, typ := range []bindings.Type{bindings.TypeF16, bindings.TypeBF16, bindings.TypeQ8_0} {
+		t.Run(typ.String(), func(t *testing.T) {
+			w, x, c := rnd(r, k*m), rnd(r, k*n), rnd(r, m*n)
+			wb, err := bindings.Quantize(typ, w, m, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, err := bindings.Dequantize(typ, wb, m, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, err := bindings.NewContext(64, 128, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ctx.Close()
+			tw := ctx.NewTensor(typ, k, m)
+			tx := ctx.NewTensor(bindings.TypeF32, k, n).SetParam()
+			tc := ctx.NewTensor(bindings.TypeF32, m, n)
+			seed := ctx.NewTensor(bindings.TypeF32, 1)
+			buf, err := be.AllocTensors(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer buf.Close()
+			loss := ctx.Sum(ctx.Mul(ctx.MulMat(tw, tx), tc)).SetLoss()
+			g, err := ctx.NewGraph(128, true)
+			if err == nil {
+				err = g.Expand(loss)
+			}
+			if err == nil {
+				err = g.BuildBackward(loss, seed, be)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			gx := g.Grad(tx).SetOutput()
+			products := 0
+			for i := range g.NumNodes() {
+				if node := g.Node(i); node.Op() == "MUL_MAT" && !g.InForward(node) {
+					products++
+					if got := node.Src(0).Type(); got != be.WeightGradType() {
+						t.Errorf("x's gradient product reads W's copy as %s, want %s", got, be.WeightGradType())
+					}
+				}
+			}
+			if products != 1 {
+				t.Fatalf("%d backward products, want 1 (x's gradient)", products)
+			}
+			alloc := be.NewAllocator()
+			defer alloc.Close()
+			if err := alloc.Alloc(g); err != nil {
+				t.Fatal(err)
+			}
+			if err := errors.Join(tw.SetBytes(wb), tx.SetF32(x), tc.SetF32(c), seed.SetF32([]float32{1})); err != nil {
+				t.Fatal(err)
+			}
+			if err := be.Compute(g); err != nil {
+				t.Fatal(err)
+			}
+			if fb := be.Fallbacks(); len(fb) != 0 {
+				t.Errorf("ops on the CPU: %v", fb)
+			}
+			got := gx.F32()
+			var num, den float64
+			for col := range n {
+				for i := range k {
+					want := 0.0
+					for j := range m {
+						want += float64(stored[j*k+i]) * float64(c[col*m+j])
+					}
+					d := float64(got[col*k+i]) - want
+					num, den = num+d*d, den+want*want
+				}
+			}
+			rel := math.Sqrt(num / den)
+			tol := 1e-4
+			if be.WeightGradType() == bindings.TypeBF16 {
+				tol = 1e-2
+			}
+			t.Logf("relative L2 difference of x's gradient from float64: %.2e", rel)
+			if !(rel <= tol) {
+				t.Errorf("x's gradient: relative L2 difference %.3g, want <= %g", rel, tol)
+			}
+		})
+	}
+}

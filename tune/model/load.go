@@ -66,8 +66,10 @@ type LoRA struct {
 
 // LoadOptions say how weights are kept in memory.
 type LoadOptions struct {
-	// WidenF16 converts F16 and BF16 matrices to F32: ggml's backward pass
-	// through a frozen weight (OUT_PROD) has no F16 kernel.
+	// WidenF16 converts F16 and BF16 matrices to F32, for training on the
+	// CPU (ragtune's product kernels are f32) and for weights that train
+	// (full fine-tuning, DoRA). Devices multiply f16 and bf16 weights as
+	// they are, forward and backward (bindings.Backend.WeightGradType).
 	WidenF16 bool
 	// Quantize re-encodes the layers' weight matrices in memory (QLoRA on a
 	// float base): "q4_0", "q4_k", "q8_0"; "" keeps the file's types.

@@ -70,17 +70,21 @@ func TestDeviceLoRAGradients(t *testing.T) {
 }
 
 // TestDeviceGradientsMatchCPU compares the gradients of one step on the
-// device with the CPU's: LoRA on f32 bases, and QLoRA, whose frozen base
-// stays quantized in device memory and whose backward products go through
-// ggml's dequantizing copies there (the CPU uses ragtune's transpose
-// kernel).
+// device with the CPU's: LoRA on f32 bases; LoRA on an f16 base, which the
+// device keeps f16 (the CPU widens it to f32); and QLoRA, whose frozen base
+// stays quantized in device memory. The device's backward products
+// through a frozen f16 or quantized base read transposed copies made by
+// ggml's ops, in bf16 where the device multiplies bf16
+// (Backend.WeightGradType); the CPU's, f32 copies by ragtune's transpose
+// kernel.
 // Tolerances (relative L2 per parameter): f32 1e-2, the finite-difference
 // checks' own (measured on lavapipe: bert 5.7e-3, llama 1.7e-3, loss
 // 1e-3: Vulkan multiplies f32 with f16 operands, and the backward
 // compounds it over the layers); quantized 8e-2 (lavapipe: q8_0 bert
 // 5.2e-2, q4_0 llama 2.1e-2), because both backends quantize the
 // activations for quantized products, each in its own way, as
-// TestQuantizedBaseGradients allows against the f32 twin.
+// TestQuantizedBaseGradients allows against the f32 twin; f16 1e-2
+// (lavapipe: bf16 copies, llama 4.5e-3).
 func TestDeviceGradientsMatchCPU(t *testing.T) {
 	dev := devicetest.Device(t)
 	queries, docs := synthPairs(200)
@@ -93,6 +97,7 @@ func TestDeviceGradientsMatchCPU(t *testing.T) {
 	}{
 		{"lora-bert-f32", "bert", gguf.F32, 1e-2},
 		{"lora-llama-f32", "llama", gguf.F32, 1e-2},
+		{"lora-llama-f16", "llama", gguf.F16, 1e-2},
 		{"qlora-bert-q8_0", "bert", gguf.Q8_0, 8e-2},
 		{"qlora-llama-q4_0", "llama", gguf.Q4_0, 8e-2},
 	} {
@@ -100,7 +105,9 @@ func TestDeviceGradientsMatchCPU(t *testing.T) {
 			path := writeTiny(t, c.arch, c.typ, texts)
 			targets := []string{"attn_q", "attn_v", "ffn_down"}
 			grads := func(device string) ([][]float32, float64, *fixture) {
-				f := newFixtureOn(t, device, path, model.LoadOptions{}, LossConfig{}, loraParams(0, targets...), queries, docs)
+				// As training loads it: widened to f32 on the CPU only.
+				opts := model.LoadOptions{WidenF16: device == "cpu"}
+				f := newFixtureOn(t, device, path, opts, LossConfig{}, loraParams(0, targets...), queries, docs)
 				loss, err := f.step.Accumulate(f.batch, 1)
 				if err != nil {
 					t.Fatal(err)
@@ -115,6 +122,9 @@ func TestDeviceGradientsMatchCPU(t *testing.T) {
 			defer cpu.close()
 			got, gotLoss, f := grads(dev.Spec())
 			defer f.close()
+			if w := f.m.Linears()[0].W; w.Type() != bindings.Type(c.typ) {
+				t.Errorf("%s holds %s on %s, want the file's %s", w.Name(), w.Type(), dev.Name(), c.typ)
+			}
 			t.Logf("loss: cpu %.6f, %s %.6f; %s", wantLoss, dev.Name(), gotLoss, f.be.Usage().Summary())
 			if math.Abs(gotLoss-wantLoss) > c.tol*math.Abs(wantLoss) {
 				t.Errorf("loss %.6f on %s, %.6f on the CPU", gotLoss, dev.Name(), wantLoss)
@@ -180,17 +190,23 @@ func TestDeviceTrainingTracksCPU(t *testing.T) {
 	dev := devicetest.Device(t)
 	d := synthDataset(32)
 	qs, ds := synthPairs(300)
-	path := writeTiny(t, "bert", gguf.F32, append(qs, ds...))
+	paths := map[gguf.TensorType]string{}
+	for _, typ := range []gguf.TensorType{gguf.F32, gguf.F16} {
+		paths[typ] = writeTiny(t, "bert", typ, append(qs, ds...))
+	}
 	for _, c := range []struct {
 		name, method, recompute string
 		gradCache               int
+		base                    gguf.TensorType
 	}{
-		{"lora", MethodLoRA, "off", 0},
-		{"qlora", MethodQLoRA, "auto", 0},
-		{"lora/recompute", MethodLoRA, "on", 0},
-		{"lora/grad-cache", MethodLoRA, "off", 4},
+		{"lora", MethodLoRA, "off", 0, gguf.F32},
+		{"qlora", MethodQLoRA, "auto", 0, gguf.F32},
+		{"lora/recompute", MethodLoRA, "on", 0, gguf.F32},
+		{"lora/grad-cache", MethodLoRA, "off", 4, gguf.F32},
+		{"lora/f16", MethodLoRA, "off", 0, gguf.F16},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			path := paths[c.base]
 			segmented := c.recompute == "on" || c.gradCache > 0
 			losses := func(device string) ([]float64, *Result) {
 				cfg := smallConfig()
@@ -207,7 +223,20 @@ func TestDeviceTrainingTracksCPU(t *testing.T) {
 				return ls, res
 			}
 			got, res := losses(dev.Spec())
-			want, _ := losses("cpu")
+			want, cpu := losses("cpu")
+			t.Logf("precision: cpu %q, %s %q", cpu.Precision, dev.Name(), res.Precision)
+			if c.base == gguf.F16 {
+				// The device trains on the f16 base as it is; the CPU widens it.
+				be, err := dev.NewBackend(1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantPrec := fmt.Sprintf("f16 base, %s backward", be.WeightGradType())
+				be.Close()
+				if res.Precision != wantPrec || cpu.Precision != "f32" {
+					t.Errorf("precision: %s %q, cpu %q; want %q and \"f32\"", dev.Name(), res.Precision, cpu.Precision, wantPrec)
+				}
+			}
 			if len(got) != len(want) || len(got) == 0 {
 				t.Fatalf("%d steps on %s, %d on the CPU", len(got), dev.Name(), len(want))
 			}

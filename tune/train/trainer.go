@@ -213,6 +213,11 @@ type Result struct {
 	TrainableParams int    `json:"trainable_params"`
 	// Memory mode of the step: "whole graph", "recompute" or "grad-cache N".
 	StepMode string `json:"step_mode"`
+	// Precision is the type the model's layer weights are held in and,
+	// for a frozen f16, bf16 or quantized base, the type of the
+	// transposed copies its backward products read:
+	// "f16 base, bf16 backward", "q4_0 base, f32 backward", "f32".
+	Precision string `json:"precision"`
 	// Optimizer is where AdamW ran: "device" (the training backend, the
 	// CPU included) or "host" (Go over host copies).
 	Optimizer string `json:"optimizer"`
@@ -346,7 +351,10 @@ func newRun(modelPath string, d *dataset.Dataset, outDir string, cfg Config) (*r
 		r.close()
 		return nil, segmented
 	}
-	opts := model.LoadOptions{WidenF16: true}
+	// A device multiplies f16 and bf16 weights itself (half the memory of
+	// f32 and, on CUDA, tensor cores); the CPU's kernels are f32, and full
+	// fine-tuning and DoRA read and update the weights as f32.
+	opts := model.LoadOptions{WidenF16: r.be.IsCPU() || cfg.Method == MethodFull || cfg.LoRA.DoRA}
 	switch cfg.Method {
 	case MethodQLoRA:
 		opts.Quantize = cfg.Quant
@@ -446,6 +454,15 @@ func newRun(modelPath string, d *dataset.Dataset, outDir string, cfg Config) (*r
 		}
 	}
 	return r, nil
+}
+
+// precision is Result.Precision, from the first layer weight's type.
+func (r *run) precision() string {
+	ls := r.m.Linears()
+	if len(ls) == 0 || ls[0].W.Type() == bindings.TypeF32 {
+		return "f32"
+	}
+	return fmt.Sprintf("%s base, %s backward", ls[0].W.Type(), r.be.WeightGradType())
 }
 
 func (r *run) hasQuantizedLayers() bool {
@@ -558,6 +575,7 @@ func (r *run) loop(ctx context.Context, hooks Hooks) (*Result, error) {
 	case r.step.Recompute:
 		res.StepMode = "recompute"
 	}
+	res.Precision = r.precision()
 	for _, p := range r.params {
 		res.TrainableParams += len(p.Data)
 	}
