@@ -150,12 +150,17 @@ const driverMesaLLVMPipe = 13
 
 var mesaVersion = regexp.MustCompile(`Mesa (\d+)\.`)
 
+// isLavapipe tells Mesa's software device by its driver, or by its
+// description where the driver is unknown.
+func isLavapipe(description string, drv Driver) bool {
+	return drv.ID == driverMesaLLVMPipe || (drv.ID == 0 && strings.HasPrefix(description, "llvmpipe"))
+}
+
 // segmentedTraining is TrainingSupported's rule for a GPU, from its
 // description and driver: lavapipe older than Mesa 25, or of a version
 // that cannot be told, is refused.
 func segmentedTraining(description string, drv Driver) error {
-	lavapipe := drv.ID == driverMesaLLVMPipe || (drv.ID == 0 && strings.HasPrefix(description, "llvmpipe"))
-	if !lavapipe {
+	if !isLavapipe(description, drv) {
 		return nil
 	}
 	if m := mesaVersion.FindStringSubmatch(drv.Info); m != nil {

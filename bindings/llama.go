@@ -53,22 +53,46 @@ func lastLines(s string, n int) string {
 type LlamaModel struct {
 	m     *C.struct_llama_model
 	vocab *C.struct_llama_vocab
+	dev   Device // where its layers are; the zero Device for the CPU
 }
 
 // LoadLlamaModel loads a GGUF file with llama.cpp on the CPU; vocabOnly
 // skips the weights (tokenization only). Callers validate the file with
 // bindings/gguf first: llama.cpp aborts on some malformed inputs.
 func LoadLlamaModel(path string, vocabOnly bool) (*LlamaModel, error) {
+	return loadLlamaModel(path, vocabOnly, nil)
+}
+
+// LoadLlamaModelOn loads a GGUF file with llama.cpp with every layer on
+// dev (llama.cpp's own offload; the CPU device keeps them on the CPU).
+func LoadLlamaModelOn(path string, dev Device) (*LlamaModel, error) {
+	if dev.IsCPU() {
+		return loadLlamaModel(path, false, nil)
+	}
+	m, err := loadLlamaModel(path, false, dev.d)
+	if err == nil {
+		m.dev = dev
+	}
+	return m, err
+}
+
+func loadLlamaModel(path string, vocabOnly bool, dev C.ggml_backend_dev_t) (*LlamaModel, error) {
 	initNative()
 	params := C.llama_model_default_params()
 	params.vocab_only = C.bool(vocabOnly)
-	params.n_gpu_layers = 0
 	params.use_extra_bufts = false
-	// No devices (an empty list; NULL would mean every loaded GPU, which
-	// llama.cpp uses for the ops it offloads even with no layers there).
-	none := (*C.ggml_backend_dev_t)(C.calloc(1, C.size_t(unsafe.Sizeof(uintptr(0)))))
-	defer C.free(unsafe.Pointer(none))
-	params.devices = none
+	// The devices llama.cpp may use, NULL-terminated: dev alone, or none
+	// (an empty list; NULL would mean every loaded GPU, which llama.cpp
+	// uses for the ops it offloads even with no layers there).
+	devices := (*[2]C.ggml_backend_dev_t)(C.calloc(2, C.size_t(unsafe.Sizeof(uintptr(0)))))
+	defer C.free(unsafe.Pointer(devices))
+	params.n_gpu_layers = 0
+	if dev != nil {
+		devices[0] = dev
+		params.n_gpu_layers = C.int32_t(C.INT32_MAX) // every layer, the output's too
+		params.split_mode = C.LLAMA_SPLIT_MODE_NONE
+	}
+	params.devices = &devices[0]
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
 	nativeLog()
@@ -187,6 +211,11 @@ func (m *LlamaModel) NewEmbeddingContext(opts LlamaContextOptions) (*LlamaContex
 		p.flash_attn_type = C.LLAMA_FLASH_ATTN_TYPE_DISABLED
 		p.type_k = C.GGML_TYPE_F32
 		p.type_v = C.GGML_TYPE_F32
+	}
+	if m.dev.d != nil && isLavapipe(m.dev.Description(), m.dev.Driver()) {
+		// ggml's flash-attention shaders crash lavapipe: a segfault deep
+		// in a recursion of its compiler thread (Mesa 25.0.7, LLVM 15).
+		p.flash_attn_type = C.LLAMA_FLASH_ATTN_TYPE_DISABLED
 	}
 	nativeLog()
 	c := C.llama_init_from_model(m.m, p)

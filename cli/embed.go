@@ -45,13 +45,11 @@ func openEmbedder(c *ucli.Context) (*encoder.Encoder, error) {
 		return nil, fmt.Errorf("--model is required")
 	}
 	opts := encoderOptions(c)
-	if opts.Engine != encoder.EngineLlama {
-		d, err := selectDevice(c)
-		if err != nil {
-			return nil, err
-		}
-		opts.Device = d.Spec()
+	d, err := selectDevice(c)
+	if err != nil {
+		return nil, err
 	}
+	opts.Device = d.Spec()
 	return encoder.Open(path, opts)
 }
 

@@ -21,8 +21,9 @@ const (
 // Options configure an Encoder.
 type Options struct {
 	Engine string // EngineGGML (default) or EngineLlama
-	// Device is where the ggml engine runs, as --device names it ("" is
-	// the CPU); llama.cpp's engine always runs on the CPU.
+	// Device is where the engine runs, as --device names it ("" is the
+	// CPU): ragtune's graphs on ggml's backend for it, or llama.cpp with
+	// every layer offloaded to it.
 	Device    string
 	Threads   int
 	Batch     int  // texts per compute
@@ -134,12 +135,16 @@ func (e *Encoder) Config() model.Config { return e.cfg }
 func (e *Encoder) Tokenizer() *Tokenizer { return e.tok }
 
 // Usage is the device the encoder runs on, its peak memory and the ops
-// that fell back to the CPU (llama.cpp's engine: the CPU, unmeasured).
+// that fell back to the CPU (llama.cpp's engine: its device only; llama.cpp
+// keeps its own buffers).
 func (e *Encoder) Usage() bindings.Usage {
-	if g, ok := e.eng.(*graphEngine); ok {
-		return g.be.Usage()
+	switch eng := e.eng.(type) {
+	case *graphEngine:
+		return eng.be.Usage()
+	case *llamaEngine:
+		return bindings.Usage{Device: eng.device}
 	}
-	return bindings.Usage{Device: "CPU"}
+	return bindings.Usage{}
 }
 
 // Stats returns the running counts.

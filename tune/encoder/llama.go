@@ -1,6 +1,8 @@
 package encoder
 
 import (
+	"cmp"
+
 	"github.com/ragtune/ragtune/bindings"
 	"github.com/ragtune/ragtune/retrieval"
 	"github.com/ragtune/ragtune/tune/model"
@@ -10,14 +12,19 @@ import (
 // texts into one attention over all of their tokens (masked), so it is
 // fastest with few texts per call; Options.Batch sets how many.
 type llamaEngine struct {
-	m   *bindings.LlamaModel
-	c   *bindings.LlamaContext
-	ad  *bindings.LlamaAdapter
-	dim int
+	m      *bindings.LlamaModel
+	c      *bindings.LlamaContext
+	ad     *bindings.LlamaAdapter
+	dim    int
+	device string // the device's backend name, as Usage reports it
 }
 
 func newLlamaEngine(path string, cfg model.Config, opts Options) (*llamaEngine, error) {
-	m, err := bindings.LoadLlamaModel(path, false)
+	dev, err := bindings.SelectDevice(cmp.Or(opts.Device, "cpu"))
+	if err != nil {
+		return nil, err
+	}
+	m, err := bindings.LoadLlamaModelOn(path, dev)
 	if err != nil {
 		return nil, err
 	}
@@ -33,7 +40,7 @@ func newLlamaEngine(path string, cfg model.Config, opts Options) (*llamaEngine, 
 		m.Close()
 		return nil, err
 	}
-	e := &llamaEngine{m: m, c: c, dim: cfg.Dim}
+	e := &llamaEngine{m: m, c: c, dim: cfg.Dim, device: dev.Name()}
 	if opts.Adapter != "" {
 		if e.ad, err = m.LoadAdapter(opts.Adapter); err == nil {
 			err = c.SetAdapter(e.ad, opts.AdapterScale)

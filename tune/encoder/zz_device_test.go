@@ -80,3 +80,53 @@ func TestDeviceParity(t *testing.T) {
 		}
 	}
 }
+
+// TestDeviceLlamaEngine runs llama.cpp's own embedding path with every
+// layer on the test device (the reference the GPU check times ragtune's
+// engine against) and compares it with ragtune's graph on the same device:
+// the same vectors, so the two engines' speeds compare like for like.
+// Tolerances as TestDeviceParity's (both products run on the device, each
+// engine's graph its own way): f32 cosine ≥ 0.9999, quantized ≥ 0.999.
+func TestDeviceLlamaEngine(t *testing.T) {
+	dev := devicetest.Device(t)
+	texts := []string{"Ünïcödé façade — naïve café", strings.Repeat("a long text of many words ", 10)}
+	for i := range 8 {
+		texts = append(texts, fmt.Sprintf("package w%d provides w%d for w%d", i, i*7%30, i*13%30))
+	}
+	for _, arch := range []string{"bert", "llama"} {
+		for _, typ := range []gguf.TensorType{gguf.F32, gguf.Q8_0} {
+			t.Run(fmt.Sprintf("%s/%s", arch, bindings.Type(typ)), func(t *testing.T) {
+				path := tinyModel(t, arch, typ, texts)
+				embed := func(engine string) ([][]float32, bindings.Usage) {
+					e, err := Open(path, Options{Engine: engine, Device: dev.Spec(), Threads: 2, Batch: 4})
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer e.Close()
+					vs, err := e.Embed(context.Background(), texts, retrieval.Document)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return vs, e.Usage()
+				}
+				ours, _ := embed(EngineGGML)
+				ref, use := embed(EngineLlama)
+				if use.Device != dev.Name() {
+					t.Errorf("llama.cpp's engine reports device %q, want %s", use.Device, dev.Name())
+				}
+				minCos := 1.0
+				for i := range ours {
+					minCos = min(minCos, cosine(ours[i], ref[i]))
+				}
+				want := 0.9999
+				if typ != gguf.F32 {
+					want = 0.999
+				}
+				t.Logf("%s: min cosine %.6f between llama.cpp's engine and ours", dev.Name(), minCos)
+				if !(minCos >= want) {
+					t.Errorf("min cosine %.6f, want >= %v", minCos, want)
+				}
+			})
+		}
+	}
+}
