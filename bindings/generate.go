@@ -16,29 +16,12 @@ import (
 // LoadGeneratorModel loads a GGUF with llama.cpp for text generation, its
 // layers on dev (the CPU when dev is the CPU or the zero Device).
 func LoadGeneratorModel(path string, dev Device) (*LlamaModel, error) {
-	initNative()
-	params := C.llama_model_default_params()
-	params.n_gpu_layers = 0
-	params.use_extra_bufts = false
-	devs := (*C.ggml_backend_dev_t)(C.calloc(2, C.size_t(unsafe.Sizeof(dev.d))))
-	defer C.free(unsafe.Pointer(devs))
-	// An empty list, not NULL (every loaded GPU, which llama.cpp would
-	// then use for ops it offloads even with no layers there).
-	params.devices = devs
-	if dev.d != nil && !dev.IsCPU() {
-		*devs = dev.d
-		params.n_gpu_layers = C.int32_t(1 << 30) // every layer
+	lm, err := LoadLlamaModelOn(path, dev)
+	if err != nil {
+		return nil, err
 	}
-	cpath := C.CString(path)
-	defer C.free(unsafe.Pointer(cpath))
-	nativeLog()
-	m := C.llama_model_load_from_file(cpath, params)
-	if m == nil {
-		return nil, nativeError("llama.cpp could not load " + path)
-	}
-	lm := &LlamaModel{m: m, vocab: C.llama_model_get_vocab(m)}
 	arch := lm.meta("general.architecture")
-	if C.llama_model_has_encoder(m) || lm.meta(arch+".attention.causal") == "false" {
+	if lm.HasEncoder() || lm.meta(arch+".attention.causal") == "false" {
 		lm.Close()
 		return nil, fmt.Errorf("%s is an encoder model (%s, attention not causal): generation needs a decoder (a chat model such as llama, qwen, mistral, gemma)", path, arch)
 	}

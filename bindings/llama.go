@@ -53,31 +53,28 @@ func lastLines(s string, n int) string {
 type LlamaModel struct {
 	m     *C.struct_llama_model
 	vocab *C.struct_llama_vocab
-	dev   Device // where its layers are; the zero Device for the CPU
+	dev   Device // the GPU its layers are on; the zero Device for the CPU
 }
 
 // LoadLlamaModel loads a GGUF file with llama.cpp on the CPU; vocabOnly
 // skips the weights (tokenization only). Callers validate the file with
 // bindings/gguf first: llama.cpp aborts on some malformed inputs.
 func LoadLlamaModel(path string, vocabOnly bool) (*LlamaModel, error) {
-	return loadLlamaModel(path, vocabOnly, nil)
+	return loadLlamaModel(path, vocabOnly, Device{})
 }
 
 // LoadLlamaModelOn loads a GGUF file with llama.cpp with every layer on
-// dev (llama.cpp's own offload; the CPU device keeps them on the CPU).
+// dev (llama.cpp's own offload), or on the CPU when dev is the CPU or the
+// zero Device.
 func LoadLlamaModelOn(path string, dev Device) (*LlamaModel, error) {
-	if dev.IsCPU() {
-		return loadLlamaModel(path, false, nil)
-	}
-	m, err := loadLlamaModel(path, false, dev.d)
-	if err == nil {
-		m.dev = dev
-	}
-	return m, err
+	return loadLlamaModel(path, false, dev)
 }
 
-func loadLlamaModel(path string, vocabOnly bool, dev C.ggml_backend_dev_t) (*LlamaModel, error) {
+func loadLlamaModel(path string, vocabOnly bool, dev Device) (*LlamaModel, error) {
 	initNative()
+	if dev.d != nil && dev.IsCPU() {
+		dev = Device{}
+	}
 	params := C.llama_model_default_params()
 	params.vocab_only = C.bool(vocabOnly)
 	params.use_extra_bufts = false
@@ -86,13 +83,13 @@ func loadLlamaModel(path string, vocabOnly bool, dev C.ggml_backend_dev_t) (*Lla
 	// uses for the ops it offloads even with no layers there).
 	devices := (*[2]C.ggml_backend_dev_t)(C.calloc(2, C.size_t(unsafe.Sizeof(uintptr(0)))))
 	defer C.free(unsafe.Pointer(devices))
+	params.devices = &devices[0]
 	params.n_gpu_layers = 0
-	if dev != nil {
-		devices[0] = dev
+	if dev.d != nil {
+		devices[0] = dev.d
 		params.n_gpu_layers = C.int32_t(C.INT32_MAX) // every layer, the output's too
 		params.split_mode = C.LLAMA_SPLIT_MODE_NONE
 	}
-	params.devices = &devices[0]
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
 	nativeLog()
@@ -100,7 +97,7 @@ func loadLlamaModel(path string, vocabOnly bool, dev C.ggml_backend_dev_t) (*Lla
 	if m == nil {
 		return nil, nativeError("llama.cpp could not load " + path)
 	}
-	return &LlamaModel{m: m, vocab: C.llama_model_get_vocab(m)}, nil
+	return &LlamaModel{m: m, vocab: C.llama_model_get_vocab(m), dev: dev}, nil
 }
 
 // Close frees the model.
