@@ -451,3 +451,42 @@ func TestTransposeF32(t *testing.T) {
 		}
 	}
 }
+
+// TestExpandCountsOnlyNewNodes expands one graph from several roots that
+// share a long chain, as the training step appends an accumulation per
+// parameter to its backward graph: each expansion adds one node (and a
+// leaf), and a graph with room for the chain, those and two more must take
+// them all (counting the chain again would refuse the first). Expanding
+// past the room is still refused.
+func TestExpandCountsOnlyNewNodes(t *testing.T) {
+	const chain, roots = 100, 20
+	ctx, err := NewContext(chain+3*roots+8, 256, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctx.Close()
+	x := ctx.NewTensor(TypeF32, 4)
+	for range chain {
+		x = ctx.Scale(x, 0.5)
+	}
+	g, err := ctx.NewGraph(chain+roots+2, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Expand(x); err != nil {
+		t.Fatal(err)
+	}
+	for i := range roots {
+		c := ctx.NewTensor(TypeF32, 4)
+		if err := g.Expand(ctx.Add(x, c)); err != nil {
+			t.Fatalf("root %d of %d: %v", i+1, roots, err)
+		}
+	}
+	if got, want := g.NumNodes(), chain+roots; got != want {
+		t.Errorf("%d nodes, want %d", got, want)
+	}
+	big := ctx.Scale(ctx.Scale(ctx.Scale(x, 2), 2), 2)
+	if err := g.Expand(ctx.Add(big, x)); err == nil || !strings.Contains(err.Error(), "too small") {
+		t.Errorf("expanding past the graph's room: %v, want too small", err)
+	}
+}

@@ -28,6 +28,11 @@ type Graph struct {
 	alloc *Allocator
 	// forward holds the nodes of the forward pass once BuildBackward ran.
 	forward map[*C.struct_ggml_tensor]bool
+	// listed holds the tensors of g that Expand has seen: its nodes, kept
+	// up to date by counting from listedNodes, and the leaves it added.
+	listed      map[*C.struct_ggml_tensor]bool
+	listedNodes int
+	listedOf    *C.struct_ggml_cgraph
 }
 
 // NewGraph makes an empty graph of at most size nodes; grads reserves room
@@ -52,14 +57,31 @@ func (g *Graph) Expand(t Tensor) error {
 		return errors.New("expand: nil tensor")
 	}
 	// ggml asserts when a graph overflows; count the new nodes first.
-	if n := countNew(t.t, map[*C.struct_ggml_tensor]bool{}); int(C.ggml_graph_n_nodes(g.g))+n > int(C.ggml_graph_size(g.g)) {
+	if n := countNew(t.t, g.listedTensors()); int(C.ggml_graph_n_nodes(g.g))+n > int(C.ggml_graph_size(g.g)) {
+		g.listed = nil // it now holds tensors the graph does not
 		return fmt.Errorf("graph of %d nodes is too small for %d more", int(C.ggml_graph_size(g.g)), n)
 	}
 	C.ggml_build_forward_expand(g.g, t.t)
 	return nil
 }
 
-// countNew is an upper bound of the nodes that expanding t adds.
+// listedTensors is the set of g's nodes (and leaves Expand added), for
+// countNew to skip: counting them again would make graphs that many
+// expansions share (an accumulation per parameter) look many times their
+// size.
+func (g *Graph) listedTensors() map[*C.struct_ggml_tensor]bool {
+	n := int(C.ggml_graph_n_nodes(g.g))
+	if g.listed == nil || g.listedOf != g.g || g.listedNodes > n {
+		g.listed, g.listedNodes, g.listedOf = map[*C.struct_ggml_tensor]bool{}, 0, g.g
+	}
+	for ; g.listedNodes < n; g.listedNodes++ {
+		g.listed[C.ggml_graph_node(g.g, C.int(g.listedNodes))] = true
+	}
+	return g.listed
+}
+
+// countNew is an upper bound of the nodes that expanding t adds (leaves
+// count too), marking what it counts in seen.
 func countNew(t *C.struct_ggml_tensor, seen map[*C.struct_ggml_tensor]bool) int {
 	if t == nil || seen[t] {
 		return 0
