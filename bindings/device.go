@@ -145,6 +145,16 @@ func LoadBackends() []BackendLibrary {
 		if _, ok := os.LookupEnv("GGML_VK_DISABLE_GRAPH_OPTIMIZE"); !ok {
 			os.Setenv("GGML_VK_DISABLE_GRAPH_OPTIMIZE", "1")
 		}
+		// lavapipe runs a dispatch's workgroups on several threads, and then
+		// some of ggml's matrix products come out with whole output tiles
+		// missing (zeros or stale values, varying by run; Mesa 22.3.6), and
+		// on Mesa 25.0.7 a MiniLM-shaped LoRA step's gradient norm came out
+		// 138 against the CPU's 1.03; on one thread both are right. It is
+		// read by Mesa's software rasteriser alone, so real GPUs are
+		// unaffected, and it must be set before the driver loads.
+		if _, ok := os.LookupEnv("LP_NUM_THREADS"); !ok {
+			os.Setenv("LP_NUM_THREADS", "1")
+		}
 		want := SourceID()
 		for _, k := range backendKinds {
 			libraries = append(libraries, loadKind(k.kind, k.file, want)...)

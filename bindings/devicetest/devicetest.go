@@ -19,13 +19,6 @@ func init() {
 	if _, ok := os.LookupEnv("GGML_VK_VISIBLE_DEVICES"); !ok {
 		os.Setenv("GGML_VK_VISIBLE_DEVICES", "0")
 	}
-	// lavapipe runs a dispatch's workgroups on several threads, and then
-	// some of ggml's matrix products come out with whole output tiles
-	// missing (zeros or stale values, different from run to run); on one
-	// thread they are right. Mesa 22.3's llvmpipe; real GPUs are unaffected.
-	if _, ok := os.LookupEnv("LP_NUM_THREADS"); !ok {
-		os.Setenv("LP_NUM_THREADS", "1")
-	}
 }
 
 // Spec is the device tests run on.
