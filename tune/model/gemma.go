@@ -99,9 +99,14 @@ func (b *builder) maskSWA() bindings.Tensor {
 
 func (b *builder) gemmaLayer(il int, x bindings.Tensor) bindings.Tensor {
 	ctx, m, l := b.ctx, b.m, b.m.Layers[il]
-	base, mask := m.RopeBase, b.mask()
+	// Only the mask the layer reads is made: a segment graph of one
+	// sliding layer (recomputation) has no memory for the global one.
+	var base float32
+	var mask bindings.Tensor
 	if gemmaSliding(il) {
 		base, mask = gemmaWindowBase, b.maskSWA()
+	} else {
+		base, mask = m.RopeBase, b.mask()
 	}
 	qk := func(t bindings.Tensor, n int, gain Norm) bindings.Tensor {
 		t = b.rmsNorm(gain, b.heads(t, n))
