@@ -338,10 +338,9 @@ func (b *Backend) runs(node *C.struct_ggml_tensor) bool {
 // identity, so gradients and their consumers are unchanged; the copies are
 // placed just before it.
 func (g *Graph) outProdsAsMulMat(on *Backend) error {
-	const (
-		nodesPerRewrite   = 6  // at most: cast, transpose, conversion for each operand
-		tensorsPerRewrite = 10 // and a direct conversion tried first for each
-	)
+	// Tensors a rewrite makes, at most: for each operand a cast, a
+	// transpose and a conversion, and a direct conversion tried first.
+	const tensorsPerRewrite = 10
 	n := int(C.ggml_graph_n_nodes(g.g))
 	rewrite := func(node *C.struct_ggml_tensor) bool {
 		return node.op == C.GGML_OP_OUT_PROD && !on.runs(node)
@@ -355,13 +354,12 @@ func (g *Graph) outProdsAsMulMat(on *Backend) error {
 	if rewrites == 0 {
 		return nil
 	}
-	if size := int(C.ggml_graph_size(g.g)); n+rewrites*nodesPerRewrite > size {
-		return fmt.Errorf("graph of %d nodes is too small to rewrite %d backward products", size, rewrites)
-	}
 	if g.ctx.room() < C.size_t(rewrites*tensorsPerRewrite)*C.ggml_tensor_overhead() {
 		return errors.New("ggml context too small to rewrite the backward products: raise maxTensors")
 	}
 	bypassed := map[*C.struct_ggml_tensor]bool{} // transposed views whose source a product now reads
+	listed := g.listedTensors()
+	added := 0 // the copies' nodes (and the weights, leaves, once each): what relist must make room for
 	for i := 0; i < n; i++ {
 		node := C.ggml_graph_node(g.g, C.int(i))
 		if rewrite(node) {
@@ -372,11 +370,12 @@ func (g *Graph) outProdsAsMulMat(on *Backend) error {
 				}
 			}
 			a, b := g.ctx.transposedOperand(node.src[0], on), g.ctx.transposedOperand(node.src[1], on)
+			added += countNew(a, listed) + countNew(b, listed)
 			node.op = C.GGML_OP_MUL_MAT
 			node.src[0], node.src[1] = a, b
 		}
 	}
-	return g.relist(rewrites*nodesPerRewrite, nil, bypassed)
+	return g.relist(added, nil, bypassed)
 }
 
 // transposedOperand is a contiguous tensor holding xᵀ (dimensions 0 and 1

@@ -2,12 +2,14 @@ package train
 
 import (
 	"math"
+	"path/filepath"
 	"testing"
 
 	"github.com/ragtune/ragtune/bindings"
 	"github.com/ragtune/ragtune/bindings/gguf"
 	"github.com/ragtune/ragtune/tune/encoder"
 	"github.com/ragtune/ragtune/tune/model"
+	"github.com/ragtune/ragtune/tune/modelinit"
 )
 
 // embedWith computes pooled embeddings of ids with one graph form.
@@ -100,6 +102,13 @@ func TestStepVariantsEqualWholeGraph(t *testing.T) {
 				})
 			}
 		}
+		// The other families' own blocks; gemma-embedding's segments of
+		// one sliding layer read only the window's mask.
+		for _, arch := range []string{"qwen3", "gemma-embedding"} {
+			t.Run(variant+"/"+arch+"/lora", func(t *testing.T) {
+				compareStepVariant(t, writeTiny(t, arch, gguf.F32, texts), variant, "lora")
+			})
+		}
 	}
 }
 
@@ -172,5 +181,29 @@ func compareStepVariant(t *testing.T, path, variant, method string) {
 	t.Logf("loss %.6f; worst relative L2 difference of %d gradients %.2e", gotLoss, len(want), worst)
 	if worst > 1e-4 {
 		t.Errorf("gradients differ from the whole graph's by %.3g", worst)
+	}
+}
+
+// TestDeepModelStepFits builds and runs one LoRA step (every linear layer
+// adapted) of a 24-layer gemma-embedding, EmbeddingGemma's depth: the step
+// graph's node budget comes from the forward pass's own count, where a
+// fixed budget per layer was too small for it ("graph of 12928 nodes is too
+// small to rewrite ... backward products").
+func TestDeepModelStepFits(t *testing.T) {
+	queries, docs := miniPairs(t, 40)
+	path := filepath.Join(t.TempDir(), "gemma24.gguf")
+	o := modelinit.Options{Arch: "gemma-embedding", Texts: append(queries, docs...), Seed: 3, Type: gguf.F32,
+		Dim: 32, Layers: 24, Heads: 2, KVHeads: 1, HeadDim: 16, FF: 64, Vocab: 300, Ctx: 32}
+	if _, err := modelinit.Write(path, o); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, path, model.LoadOptions{}, LossConfig{}, loraParams(0, "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"))
+	defer f.close()
+	loss, err := f.step.Accumulate(f.batch, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.IsNaN(loss) || loss <= 0 {
+		t.Fatalf("loss %v", loss)
 	}
 }

@@ -155,7 +155,7 @@ func (s *Stepper) segment(k segmentKey) (*segment, error) {
 	return g, nil
 }
 
-// graphSize is the node budget of a segment's graphs: its forward pass,
+// graphSize is the node budget of a step's or a segment's graphs: the forward pass,
 // built once in a scratch context to count the nodes, grows about fourfold
 // with the backward pass and its rewrite (bindings.Graph.BuildBackward
 // says when that is not enough). Segment graphs are many; their metadata

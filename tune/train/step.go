@@ -173,15 +173,24 @@ func (s *Stepper) graph(b Batch) (*stepGraph, error) {
 }
 
 func (s *Stepper) build(sq, nq, sd, nd int) (*stepGraph, error) {
-	size := 4096 + 256*len(s.m.Layers) + 8*len(s.params)
-	// Tensors: the forward pass, its backward and the backward's rewrite.
-	ctx, err := bindings.NewContext(2*size, size, true)
+	forward := func(ctx *bindings.Context) (qIn, dIn *model.Inputs, loss, labels bindings.Tensor, err error) {
+		var qEmb, dEmb bindings.Tensor
+		qIn, qEmb = s.m.Embed(ctx, sq, nq, s.buildOptions(false))
+		dIn, dEmb = s.m.Embed(ctx, sd, nd, s.buildOptions(true))
+		loss, labels, err = s.lossOf(ctx, qEmb, dEmb)
+		return qIn, dIn, loss, labels, err
+	}
+	size, err := graphSize(func(ctx *bindings.Context) bindings.Tensor { _, _, loss, _, _ := forward(ctx); return loss })
 	if err != nil {
 		return nil, err
 	}
-	qIn, qEmb := s.m.Embed(ctx, sq, nq, s.buildOptions(false))
-	dIn, dEmb := s.m.Embed(ctx, sd, nd, s.buildOptions(true))
-	loss, labels, err := s.lossOf(ctx, qEmb, dEmb)
+	size += 4 * len(s.params) // the device's gradient accumulation
+	// Tensors: the forward pass, its backward and the backward's rewrite.
+	ctx, err := bindings.NewContext(3*size, size, true)
+	if err != nil {
+		return nil, err
+	}
+	qIn, dIn, loss, labels, err := forward(ctx)
 	if err != nil {
 		ctx.Close()
 		return nil, err
