@@ -169,6 +169,9 @@ func runTrain(c *ucli.Context) error {
 	}
 	w := c.App.Writer
 	fmt.Fprintf(w, "trained %d steps (%d pairs, %d epochs) in %.1fs; final loss %.4f\n", res.Steps, res.Pairs, res.Epochs, res.WallSeconds, res.FinalLoss)
+	if res.PairsPerSec > 0 {
+		fmt.Fprintf(w, "throughput: %.3g pairs/s, %.4g tokens/s in the training steps\n", res.PairsPerSec, res.TokensPerSec)
+	}
 	if res.PaddedTokens > 0 {
 		fmt.Fprintf(w, "tokens: %d, %d with padding (%.0f%%)\n", res.Tokens, res.PaddedTokens, 100*float64(res.Tokens)/float64(res.PaddedTokens))
 	}

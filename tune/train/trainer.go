@@ -202,8 +202,13 @@ type Result struct {
 	WeightBytes      int           `json:"weight_bytes"`
 	ComputeBytes     int           `json:"compute_buffer_bytes"`
 	WallSeconds      float64       `json:"wall_seconds"`
-	TrainFLOPs       float64       `json:"train_flops"`
-	Pairs            int           `json:"pairs"`
+	// PairsPerSec and TokensPerSec are the training steps' throughput (the
+	// set-up and the base model's validation left out), as train_log.csv's
+	// last row has it.
+	PairsPerSec  float64 `json:"pairs_per_s"`
+	TokensPerSec float64 `json:"tokens_per_s"`
+	TrainFLOPs   float64 `json:"train_flops"`
+	Pairs        int     `json:"pairs"`
 	// Tokens are the texts' tokens the run's steps embedded; PaddedTokens
 	// what the graphs computed (each side padded to its longest text).
 	Tokens          int64  `json:"tokens"`
@@ -677,6 +682,7 @@ func (r *run) loop(ctx context.Context, hooks Hooks) (*Result, error) {
 			elapsed := time.Since(started)
 			rate := float64(pairsDone) / elapsed.Seconds()
 			tokenRate := float64(tokensDone) / elapsed.Seconds()
+			res.PairsPerSec, res.TokensPerSec = rate, tokenRate
 			if err := r.log.Write(st.Step, epoch+1, st.Loss, lr, norm, rate, elapsed.Seconds(), tokenRate); err != nil {
 				return nil, err
 			}
