@@ -1,12 +1,10 @@
 package encoder
 
 import (
-	"context"
 	"fmt"
 	"testing"
 
 	"github.com/ragtune/ragtune/bindings/gguf"
-	"github.com/ragtune/ragtune/retrieval"
 )
 
 // TestBatchBounds checks how sorted texts are cut into batches: every text
@@ -54,15 +52,7 @@ func TestBatchingDoesNotChangeEmbeddings(t *testing.T) {
 	texts := realTexts(t, 40)
 	path := tinyModel(t, "bert", gguf.F32, texts)
 	embed := func(batch int) [][]float32 {
-		enc, err := Open(path, Options{Threads: 1, Batch: batch})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer enc.Close()
-		v, err := enc.Embed(context.Background(), texts, retrieval.Document)
-		if err != nil {
-			t.Fatal(err)
-		}
+		v, _ := embedTexts(t, path, Options{Threads: 1, Batch: batch}, texts)
 		return v
 	}
 	one, many := embed(1), embed(64)

@@ -64,6 +64,22 @@ func tinyModel(t testing.TB, arch string, typ gguf.TensorType, texts []string) s
 	return path
 }
 
+// embedTexts opens path with opts, embeds texts as documents and returns
+// the vectors with the encoder's device usage.
+func embedTexts(t testing.TB, path string, opts Options, texts []string) ([][]float32, bindings.Usage) {
+	t.Helper()
+	e, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	vs, err := e.Embed(context.Background(), texts, retrieval.Document)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vs, e.Usage()
+}
+
 func cosine(a, b []float32) float64 {
 	var ab, aa, bb float64
 	for i := range a {

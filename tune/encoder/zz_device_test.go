@@ -1,7 +1,6 @@
 package encoder
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"github.com/ragtune/ragtune/bindings"
 	"github.com/ragtune/ragtune/bindings/devicetest"
 	"github.com/ragtune/ragtune/bindings/gguf"
-	"github.com/ragtune/ragtune/retrieval"
 )
 
 // This file's name makes its test the package's last (go test runs files
@@ -45,16 +43,7 @@ func TestDeviceParity(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%s", arch, bindings.Type(typ)), func(t *testing.T) {
 				path := tinyModel(t, arch, typ, texts)
 				embed := func(device string) ([][]float32, bindings.Usage) {
-					e, err := Open(path, Options{Device: device, Threads: 2, Batch: 5})
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer e.Close()
-					vs, err := e.Embed(context.Background(), texts, retrieval.Document)
-					if err != nil {
-						t.Fatal(err)
-					}
-					return vs, e.Usage()
+					return embedTexts(t, path, Options{Device: device, Threads: 2, Batch: 5}, texts)
 				}
 				want, _ := embed("cpu")
 				got, use := embed(dev.Spec())
@@ -98,16 +87,7 @@ func TestDeviceLlamaEngine(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%s", arch, bindings.Type(typ)), func(t *testing.T) {
 				path := tinyModel(t, arch, typ, texts)
 				embed := func(engine string) ([][]float32, bindings.Usage) {
-					e, err := Open(path, Options{Engine: engine, Device: dev.Spec(), Threads: 2, Batch: 4})
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer e.Close()
-					vs, err := e.Embed(context.Background(), texts, retrieval.Document)
-					if err != nil {
-						t.Fatal(err)
-					}
-					return vs, e.Usage()
+					return embedTexts(t, path, Options{Engine: engine, Device: dev.Spec(), Threads: 2, Batch: 4}, texts)
 				}
 				ours, _ := embed(EngineGGML)
 				ref, use := embed(EngineLlama)
