@@ -338,9 +338,10 @@ func (b *Backend) runs(node *C.struct_ggml_tensor) bool {
 // identity, so gradients and their consumers are unchanged; the copies are
 // placed just before it.
 func (g *Graph) outProdsAsMulMat(on *Backend) error {
-	// Tensors a rewrite makes, at most: for each operand a cast, a
-	// transpose and a conversion, and a direct conversion tried first.
-	const tensorsPerRewrite = 10
+	// Tensors a rewrite makes, at most, for each operand: a dequantizing
+	// cast, a conversion tried, two casts in its stead, a transpose and
+	// its copy.
+	const tensorsPerRewrite = 12
 	n := int(C.ggml_graph_n_nodes(g.g))
 	rewrite := func(node *C.struct_ggml_tensor) bool {
 		return node.op == C.GGML_OP_OUT_PROD && !on.runs(node)
@@ -383,9 +384,12 @@ func (g *Graph) outProdsAsMulMat(on *Backend) error {
 // transposed view of a contiguous f32 tensor; on the CPU, an f32 copy by
 // ragtune's transpose kernel; else a copy by ggml's ops. An f32 operand
 // (activations, gradients) stays f32; a frozen weight (f16, bf16 or
-// quantized) is copied as on.WeightGradType(), converted while
-// transposing where the device does that itself, else from an f32 cast
-// (a quantized weight always: its blocks do not transpose).
+// quantized) becomes on.WeightGradType(): dequantized and converted whole
+// first, then transposed within one type, because CUDA transposes by tiles
+// only when source and destination types agree (its converting copies read
+// a transposed source element by element). Where the device cannot convert
+// the weight's type to the target directly (Vulkan: f16 to bf16), it goes
+// through f32.
 func (ctx *Context) transposedOperand(x *C.struct_ggml_tensor, on *Backend) *C.struct_ggml_tensor {
 	if x.op == C.GGML_OP_TRANSPOSE && x.src[0]._type == C.GGML_TYPE_F32 && bool(C.ggml_is_contiguous(x.src[0])) {
 		return x.src[0]
@@ -393,20 +397,19 @@ func (ctx *Context) transposedOperand(x *C.struct_ggml_tensor, on *Backend) *C.s
 	if on.IsCPU() && rowsContiguous(x) {
 		return ctx.TransposeF32(Tensor{x}).t
 	}
-	to := C.enum_ggml_type(on.WeightGradType())
-	if x._type == C.GGML_TYPE_F32 || x._type == to {
-		return C.ggml_cont(ctx.c, C.ggml_transpose(ctx.c, x))
-	}
-	if !bool(C.ggml_is_quantized(x._type)) {
-		if direct := C.ggml_cast(ctx.c, C.ggml_transpose(ctx.c, x), to); on.runs(direct) {
-			return direct
+	if to := C.enum_ggml_type(on.WeightGradType()); x._type != C.GGML_TYPE_F32 && x._type != to {
+		if bool(C.ggml_is_quantized(x._type)) {
+			x = C.ggml_cast(ctx.c, x, C.GGML_TYPE_F32)
+		}
+		if x._type != to {
+			direct := C.ggml_cast(ctx.c, x, to)
+			if !on.runs(direct) && x._type != C.GGML_TYPE_F32 {
+				direct = C.ggml_cast(ctx.c, C.ggml_cast(ctx.c, x, C.GGML_TYPE_F32), to)
+			}
+			x = direct
 		}
 	}
-	x = C.ggml_cast(ctx.c, x, C.GGML_TYPE_F32)
-	if to == C.GGML_TYPE_F32 {
-		return C.ggml_cont(ctx.c, C.ggml_transpose(ctx.c, x))
-	}
-	return C.ggml_cast(ctx.c, C.ggml_transpose(ctx.c, x), to)
+	return C.ggml_cont(ctx.c, C.ggml_transpose(ctx.c, x))
 }
 
 // Grad is the gradient node of t, or a nil Tensor when t gets none.

@@ -286,8 +286,9 @@ func TestInputsRunOnDevice(t *testing.T) {
 // TestFrozenWeightGradientsOnDevice differentiates Σ c ⊙ (W·x) through a
 // frozen W of each type on the device. x's gradient Wᵀc is a backward
 // product that reads a transposed copy of W in be.WeightGradType() (bf16
-// where the device multiplies bf16), and it must run on the device, copy
-// included, and match float64 over W's stored values. Tolerance
+// where the device multiplies bf16), converted before it is transposed, and
+// it must run on the device, copies included, and match float64 over W's
+// stored values. Tolerance
 // (relative L2): 1e-2 with a bf16 copy, whose 8 significant bits round
 // each weight and gradient element by up to 2^-9 (measured on lavapipe:
 // f16 1.8e-3, q8_0 1.6e-3, bf16 8e-8: a bf16 weight's copy is exact, and
@@ -345,6 +346,11 @@ func TestFrozenWeightGradientsOnDevice(t *testing.T) {
 					products++
 					if got := node.Src(0).Type(); got != be.WeightGradType() {
 						t.Errorf("x's gradient product reads W's copy as %s, want %s", got, be.WeightGradType())
+					}
+					// Converted before transposing: CUDA transposes by
+					// tiles only within one type.
+					if c := node.Src(0); c.Op() != "CONT" || c.Src(0).Type() != c.Type() {
+						t.Errorf("W's copy is %s of a %s tensor, want a transposing copy within %s", c.Op(), c.Src(0).Type(), c.Type())
 					}
 				}
 			}
