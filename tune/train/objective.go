@@ -258,6 +258,8 @@ func (o *Objective) Run(ctx context.Context, t objective.Trial, report objective
 	result["output"] = res.Output
 	result["improved"] = res.ImprovedOverBase
 	result["trainable_params"] = float64(res.TrainableParams)
+	result["pairs_per_s"], result["tokens_per_s"] = res.PairsPerSec, res.TokensPerSec
+	result["precision"] = res.Precision
 	// The original work's max_vram_gb, from ggml's buffers.
 	result["peak_device_bytes"], result["device"] = float64(res.PeakDeviceBytes), res.Device
 	if v := res.Validation; v != nil {
