@@ -203,8 +203,8 @@ type Result struct {
 	ComputeBytes     int           `json:"compute_buffer_bytes"`
 	WallSeconds      float64       `json:"wall_seconds"`
 	// PairsPerSec and TokensPerSec are the training steps' throughput (the
-	// set-up and the base model's validation left out), as train_log.csv's
-	// last row has it.
+	// set-up, validation, exports and checkpoints left out), as
+	// train_log.csv's last row has it.
 	PairsPerSec  float64 `json:"pairs_per_s"`
 	TokensPerSec float64 `json:"tokens_per_s"`
 	TrainFLOPs   float64 `json:"train_flops"`
@@ -620,13 +620,16 @@ func (r *run) loop(ctx context.Context, hooks Hooks) (*Result, error) {
 		}
 	}
 	started := time.Now()
-	pairsDone, tokensDone := 0, int64(0)
+	// stepping is the time spent in training steps: the rates leave out
+	// validation, exports and checkpoints between them.
+	pairsDone, tokensDone, stepping := 0, int64(0), time.Duration(0)
 	for epoch := st.Epoch; epoch < cfg.Epochs && st.Step < total; epoch++ {
 		batches := epochBatches(r.examples, cfg.Batch, cfg.Seed, epoch, cfg.BucketByLength)
 		for bi := st.Batch; bi < len(batches) && st.Step < total; {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
+			stepStart := time.Now()
 			if err := r.remine(ctx, st.Step, bi == 0, r.mined == 0); err != nil {
 				return nil, err
 			}
@@ -680,8 +683,9 @@ func (r *run) loop(ctx context.Context, hooks Hooks) (*Result, error) {
 			st.Batch = bi
 			st.Loss = lossSum / float64(n)
 			elapsed := time.Since(started)
-			rate := float64(pairsDone) / elapsed.Seconds()
-			tokenRate := float64(tokensDone) / elapsed.Seconds()
+			stepping += time.Since(stepStart)
+			rate := float64(pairsDone) / stepping.Seconds()
+			tokenRate := float64(tokensDone) / stepping.Seconds()
 			res.PairsPerSec, res.TokensPerSec = rate, tokenRate
 			if err := r.log.Write(st.Step, epoch+1, st.Loss, lr, norm, rate, elapsed.Seconds(), tokenRate); err != nil {
 				return nil, err
