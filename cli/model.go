@@ -39,7 +39,7 @@ func modelCommand() *ucli.Command {
 					&ucli.IntFlag{Name: "vocab", Usage: "vocabulary size, at most (default 1000)"},
 					&ucli.Uint64Flag{Name: "seed", Value: 1, Usage: "random seed of the weights"},
 					&ucli.StringFlag{Name: "pooling", Usage: "bert, nomic-bert, gemma-embedding: mean (default), cls, last (bert: or none); qwen3: last (default), mean or cls; llama always pools the last token"},
-					&ucli.StringFlag{Name: "type", Value: "f32", Usage: "type of the weight matrices: f32, f16, q8_0, q4_0 or q4_k"},
+					&ucli.StringFlag{Name: "type", Value: "f32", Usage: "type of the weight matrices: f32, f16, bf16, q8_0, q4_0 or q4_k"},
 					&ucli.BoolFlag{Name: "output-head", Usage: "llama: write output.weight instead of tying it to token_embd"},
 					&ucli.StringFlag{Name: "chat-template", Usage: "llama: tokenizer.chat_template to write (a Jinja template llama.cpp recognises, e.g. ChatML's), for a tiny test generator"},
 					&ucli.BoolFlag{Name: "json", Usage: "print the model summary as JSON"},

@@ -37,7 +37,7 @@ type Options struct {
 	Vocab      int  // vocabulary size (upper bound; a small corpus may give fewer)
 	Seed       uint64
 	Pooling    string          // bert: mean, cls or last (qwen3 too, default last); llama pools the last token
-	Type       gguf.TensorType // type of 2-D weight matrices: F32, F16, Q8_0, Q4_0, Q4_K
+	Type       gguf.TensorType // type of 2-D weight matrices: F32, F16, BF16, Q8_0, Q4_0, Q4_K
 	OutputHead bool            // llama: write a separate output.weight instead of tying it to token_embd
 	// ChatTemplate (llama only) is written as tokenizer.chat_template, so
 	// llama.cpp can format chats for the model as a generator (llama.cpp
@@ -162,9 +162,9 @@ func (o *Options) check() error {
 		}
 	}
 	switch o.Type {
-	case gguf.F32, gguf.F16, gguf.Q8_0, gguf.Q4_0, gguf.Q4_K:
+	case gguf.F32, gguf.F16, gguf.BF16, gguf.Q8_0, gguf.Q4_0, gguf.Q4_K:
 	default:
-		return fmt.Errorf("--type %s: expected f32, f16, q8_0, q4_0 or q4_k", o.Type)
+		return fmt.Errorf("--type %s: expected f32, f16, bf16, q8_0, q4_0 or q4_k", o.Type)
 	}
 	if bs := o.Type.BlockSize(); o.Dim%bs != 0 || o.FF%bs != 0 || (o.headDim()*o.Heads)%bs != 0 || o.Dense%bs != 0 {
 		return fmt.Errorf("--type %s stores rows in blocks of %d: --dim %d, --ff %d and the attention width %d must be multiples of %d", o.Type, bs, o.Dim, o.FF, o.headDim()*o.Heads, bs)

@@ -107,6 +107,7 @@ func TestDeviceGradientsMatchCPU(t *testing.T) {
 		{"lora-bert-f32", "bert", gguf.F32, 1e-2},
 		{"lora-llama-f32", "llama", gguf.F32, 1e-2},
 		{"lora-llama-f16", "llama", gguf.F16, 1e-2},
+		{"lora-llama-bf16", "llama", gguf.BF16, 1e-2},
 		{"qlora-bert-q8_0", "bert", gguf.Q8_0, 8e-2},
 		{"qlora-llama-q4_0", "llama", gguf.Q4_0, 8e-2},
 	} {
@@ -200,7 +201,7 @@ func TestDeviceTrainingTracksCPU(t *testing.T) {
 	d := synthDataset(32)
 	qs, ds := synthPairs(300)
 	paths := map[gguf.TensorType]string{}
-	for _, typ := range []gguf.TensorType{gguf.F32, gguf.F16} {
+	for _, typ := range []gguf.TensorType{gguf.F32, gguf.F16, gguf.BF16} {
 		paths[typ] = writeTiny(t, "bert", typ, append(qs, ds...))
 	}
 	for _, c := range []struct {
@@ -213,6 +214,7 @@ func TestDeviceTrainingTracksCPU(t *testing.T) {
 		{"lora/recompute", MethodLoRA, "on", 0, gguf.F32},
 		{"lora/grad-cache", MethodLoRA, "off", 4, gguf.F32},
 		{"lora/f16", MethodLoRA, "off", 0, gguf.F16},
+		{"lora/bf16", MethodLoRA, "off", 0, gguf.BF16},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := paths[c.base]
@@ -234,13 +236,13 @@ func TestDeviceTrainingTracksCPU(t *testing.T) {
 			got, res := losses(dev.Spec())
 			want, cpu := losses("cpu")
 			t.Logf("precision: cpu %q, %s %q", cpu.Precision, dev.Name(), res.Precision)
-			if c.base == gguf.F16 {
-				// The device trains on the f16 base as it is; the CPU widens it.
+			if c.base != gguf.F32 {
+				// The device trains on the f16/bf16 base as it is; the CPU widens it.
 				be, err := dev.NewBackend(1)
 				if err != nil {
 					t.Fatal(err)
 				}
-				wantPrec := fmt.Sprintf("f16 base, %s backward", be.WeightGradType())
+				wantPrec := fmt.Sprintf("%s base, %s backward", bindings.Type(c.base), be.WeightGradType())
 				be.Close()
 				if res.Precision != wantPrec || cpu.Precision != "f32" {
 					t.Errorf("precision: %s %q, cpu %q; want %q and \"f32\"", dev.Name(), res.Precision, cpu.Precision, wantPrec)
