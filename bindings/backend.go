@@ -112,8 +112,8 @@ func (b *Backend) TrainingSupported(segmented bool) error {
 
 // WeightGradType is the type of the transposed copy of a frozen weight
 // (f16, bf16 or quantized) that the product for its input's gradient
-// reads (Graph.BuildBackward): bf16 on a device that converts f32 to bf16
-// while transposing and multiplies bf16 by f32 itself, else f32. bf16
+// reads (Graph.BuildBackward): bf16 on a device that converts f32 to
+// bf16, transposes bf16 and multiplies bf16 by f32 itself, else f32. bf16
 // keeps f32's exponent range, so gradients far below f16's smallest
 // normal keep their value with no loss scaling, and on CUDA (Ampere and
 // later) the product runs on tensor cores accumulating in f32 (cuBLAS
@@ -129,20 +129,21 @@ func (b *Backend) WeightGradType() Type {
 	return b.weightGradType.t
 }
 
-// runsBF16Products asks the device whether it runs, itself, the two ops
-// of a bf16 backward product: the transposing f32-to-bf16 copy of a weight
-// and its product with an f32 gradient.
+// runsBF16Products asks the device whether it runs, itself, the ops of a
+// bf16 backward product as transposedOperand builds it: the f32-to-bf16
+// conversion of a weight, the transposing bf16 copy and the product with
+// an f32 gradient.
 func (b *Backend) runsBF16Products() bool {
 	ctx := C.ggml_init(C.struct_ggml_init_params{mem_size: 8 * C.ggml_tensor_overhead(), no_alloc: true})
 	if ctx == nil {
 		return false
 	}
 	defer C.ggml_free(ctx)
-	w := C.ggml_new_tensor_2d(ctx, C.GGML_TYPE_F32, 64, 32)
-	wt := C.ggml_cast(ctx, C.ggml_transpose(ctx, w), C.GGML_TYPE_BF16)
+	w := C.ggml_cast(ctx, C.ggml_new_tensor_2d(ctx, C.GGML_TYPE_F32, 64, 32), C.GGML_TYPE_BF16)
+	wt := C.ggml_cont(ctx, C.ggml_transpose(ctx, w))
 	dy := C.ggml_new_tensor_2d(ctx, C.GGML_TYPE_F32, 32, 16)
 	dx := C.ggml_mul_mat(ctx, wt, dy)
-	return b.runs(wt) && b.runs(dx)
+	return b.runs(w) && b.runs(wt) && b.runs(dx)
 }
 
 // driverMesaLLVMPipe is VK_DRIVER_ID_MESA_LLVMPIPE: lavapipe.
