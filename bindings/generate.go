@@ -204,6 +204,7 @@ func (m *LlamaModel) NewGenerator(opts GeneratorOptions) (*Generator, error) {
 	p.n_threads = C.int32_t(opts.Threads)
 	p.n_threads_batch = C.int32_t(opts.Threads)
 	p.no_perf = true
+	m.avoidDeviceFlaws(&p)
 	nativeLog()
 	c := C.llama_init_from_model(m.m, p)
 	if c == nil {

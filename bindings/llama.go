@@ -100,6 +100,16 @@ func loadLlamaModel(path string, vocabOnly bool, dev Device) (*LlamaModel, error
 	return &LlamaModel{m: m, vocab: C.llama_model_get_vocab(m), dev: dev}, nil
 }
 
+// avoidDeviceFlaws adjusts a context's parameters to the model's device:
+// ggml's flash-attention shaders crash lavapipe (a segfault deep in a
+// recursion of its compiler thread; Mesa 25.0.7, LLVM 15), so attention
+// runs unfused there.
+func (m *LlamaModel) avoidDeviceFlaws(p *C.struct_llama_context_params) {
+	if m.dev.d != nil && isLavapipe(m.dev.Description(), m.dev.Driver()) {
+		p.flash_attn_type = C.LLAMA_FLASH_ATTN_TYPE_DISABLED
+	}
+}
+
 // Close frees the model.
 func (m *LlamaModel) Close() {
 	if m != nil && m.m != nil {
@@ -209,11 +219,7 @@ func (m *LlamaModel) NewEmbeddingContext(opts LlamaContextOptions) (*LlamaContex
 		p.type_k = C.GGML_TYPE_F32
 		p.type_v = C.GGML_TYPE_F32
 	}
-	if m.dev.d != nil && isLavapipe(m.dev.Description(), m.dev.Driver()) {
-		// ggml's flash-attention shaders crash lavapipe: a segfault deep
-		// in a recursion of its compiler thread (Mesa 25.0.7, LLVM 15).
-		p.flash_attn_type = C.LLAMA_FLASH_ATTN_TYPE_DISABLED
-	}
+	m.avoidDeviceFlaws(&p)
 	nativeLog()
 	c := C.llama_init_from_model(m.m, p)
 	if c == nil {
