@@ -3,6 +3,7 @@ package train
 import (
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ragtune/ragtune/bindings"
@@ -205,5 +206,19 @@ func TestDeepModelStepFits(t *testing.T) {
 	}
 	if math.IsNaN(loss) || loss <= 0 {
 		t.Fatalf("loss %v", loss)
+	}
+}
+
+// TestStepGraphReportsLossErrors: a batch the loss cannot take (triplet
+// needs one negative per query) gets the loss's own error, not a failure
+// of the graph's sizing pass that builds the same forward first.
+func TestStepGraphReportsLossErrors(t *testing.T) {
+	queries, docs := miniPairs(t, 40)
+	path := writeTiny(t, "bert", gguf.F32, append(queries, docs...))
+	f := newFixture(t, path, model.LoadOptions{}, LossConfig{Name: LossTriplet}, loraParams(0, "attn_q"))
+	defer f.close()
+	f.batch.Docs = f.batch.Docs[:len(f.batch.Docs)-1]
+	if _, err := f.step.Accumulate(f.batch, 1); err == nil || !strings.Contains(err.Error(), "triplet loss needs one positive and one negative per query") {
+		t.Fatalf("err %v, want the triplet loss's", err)
 	}
 }

@@ -94,12 +94,7 @@ func (s *Stepper) segment(k segmentKey) (*segment, error) {
 		in, out = s.m.EmbedLayer(ctx, k.S, k.B, k.index, x, opts)
 		return in, x, out
 	}
-	size, err := graphSize(func(ctx *bindings.Context) bindings.Tensor { _, _, out := embed(ctx); return out })
-	if err != nil {
-		return nil, err
-	}
-	size += 4 * len(s.params) // the device's gradient accumulation
-	ctx, err := bindings.NewContext(3*size, size, true)
+	ctx, size, err := s.graphContext(func(ctx *bindings.Context) (bindings.Tensor, error) { _, _, out := embed(ctx); return out, nil })
 	if err != nil {
 		return nil, err
 	}
@@ -155,27 +150,34 @@ func (s *Stepper) segment(k segmentKey) (*segment, error) {
 	return g, nil
 }
 
-// graphSize is the node budget of a step's or a segment's graphs: the forward pass,
-// built once in a scratch context to count the nodes, grows about fourfold
-// with the backward pass and its rewrite (bindings.Graph.BuildBackward
-// says when that is not enough). Segment graphs are many; their metadata
-// counts in the memory recomputation is for.
-func graphSize(build func(ctx *bindings.Context) bindings.Tensor) (int, error) {
+// graphContext is a context for a step's or a segment's graphs, and their
+// node budget: the forward pass that build makes, built once in a scratch
+// context to count the nodes, grows about fourfold with the backward pass
+// and its rewrite (bindings.Graph.BuildBackward says when that is not
+// enough), plus the device's gradient accumulation. Segment graphs are
+// many; their metadata counts in the memory recomputation is for.
+func (s *Stepper) graphContext(build func(ctx *bindings.Context) (bindings.Tensor, error)) (*bindings.Context, int, error) {
 	const scratch = 1 << 14
-	ctx, err := bindings.NewContext(scratch, scratch, false)
+	sc, err := bindings.NewContext(scratch, scratch, false)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	defer ctx.Close()
-	out := build(ctx)
-	g, err := ctx.NewGraph(scratch, false)
+	defer sc.Close()
+	out, err := build(sc)
+	var g *bindings.Graph
+	if err == nil {
+		g, err = sc.NewGraph(scratch, false)
+	}
 	if err == nil {
 		err = g.Expand(out)
 	}
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	return 4*g.NumNodes() + 256, nil
+	size := 4*g.NumNodes() + 256 + 4*len(s.params)
+	// Tensors: the forward pass, its backward and the backward's rewrite.
+	ctx, err := bindings.NewContext(3*size, size, true)
+	return ctx, size, err
 }
 
 // paramsIn lists the parameters that graph g reads.

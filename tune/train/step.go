@@ -180,13 +180,10 @@ func (s *Stepper) build(sq, nq, sd, nd int) (*stepGraph, error) {
 		loss, labels, err = s.lossOf(ctx, qEmb, dEmb)
 		return qIn, dIn, loss, labels, err
 	}
-	size, err := graphSize(func(ctx *bindings.Context) bindings.Tensor { _, _, loss, _, _ := forward(ctx); return loss })
-	if err != nil {
-		return nil, err
-	}
-	size += 4 * len(s.params) // the device's gradient accumulation
-	// Tensors: the forward pass, its backward and the backward's rewrite.
-	ctx, err := bindings.NewContext(3*size, size, true)
+	ctx, size, err := s.graphContext(func(ctx *bindings.Context) (bindings.Tensor, error) {
+		_, _, loss, _, err := forward(ctx)
+		return loss, err
+	})
 	if err != nil {
 		return nil, err
 	}
